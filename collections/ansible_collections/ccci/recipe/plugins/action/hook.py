@@ -1,0 +1,58 @@
+# Copyright: ccci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Call a recipe hook on the controller, the same way for every entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
+    CCCI_MISSING,
+    host_spec,
+)
+
+try:
+    from ccci.errors import CcciError
+    from ccci.hooks import run_hook
+except ImportError:  # pragma: no cover - reported at run time
+    run_hook = None
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+class ActionModule(ActionBase):
+    """Run hook ``name`` of the run's recipe; skipped when the recipe has none."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("name", "op", "run_dir", "retry_for", "interval"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        if run_hook is None:
+            return {**result, "failed": True, "msg": CCCI_MISSING}
+        args = self._task.args
+        name = args["name"]
+        try:
+            outcome = run_hook(
+                Path(args["run_dir"]), name, args.get("op", ""),
+                host_spec=host_spec(task_vars or {}),
+                retry_for=float(args.get("retry_for", 0)),
+                interval=float(args.get("interval", 2)),
+            )
+        except CcciError as exc:
+            return {**result, "failed": True, "msg": str(exc)}
+        if not outcome.called:
+            return {**result, "skipped": True, "msg": f"the recipe defines no {name} hook"}
+        result.update(hook=name, attempts=outcome.attempts, returned=_jsonable(outcome.returned))
+        if not outcome.ok:
+            result.update(failed=True, msg=f"hook {name} failed: {outcome.error}")
+        return result

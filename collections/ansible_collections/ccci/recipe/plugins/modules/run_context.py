@@ -1,0 +1,64 @@
+#!/usr/bin/python
+# Copyright: ccci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the run_context action (it runs on the controller)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: run_context
+short_description: Load or create the context of one ccci run
+description:
+  - Runs on the controller. With O(run_dir) naming a run that already has a
+    C(context.json), loads it. Otherwise validates the input, checks the recipe out at
+    O(ref) into the run directory and plans the deploy (environment, compose chain,
+    secrets, HTTP endpoint), refusing bad input before anything is deployed.
+  - Sets the fact C(ccci_run) and the role variables the recipe's CI config declares
+    (for example C(check_health_path), C(deploy_timeout)).
+version_added: 0.1.0
+author: ccci developers
+options:
+  run_dir:
+    description: The run directory. Created when it has no context yet.
+    type: path
+  recipe:
+    description: Recipe name; required when no context exists.
+    type: str
+  ref:
+    description: Git ref of the recipe to deploy; default the repository's HEAD.
+    type: str
+  repo:
+    description: Path of the recipe repository; default found by name on the search path.
+    type: path
+  domain:
+    description: Domain of the app; default C(<recipe>-<run id>.ccci.test).
+    type: str
+  config_root:
+    description: Folder of enrolled recipes' CI configs; default the project's C(recipes/).
+    type: path
+requirements:
+  - the ccci Python package on the controller
+"""
+
+EXAMPLES = r"""
+- name: Load the run context
+  ccci.recipe.run_context:
+    run_dir: "{{ ccci_run_dir }}"
+    recipe: example-site
+"""
+
+RETURN = r"""
+run_dir:
+  description: The run directory.
+  returned: success
+  type: str
+run_id:
+  description: The run id, carried by every Docker object of the run as label C(ccci.run).
+  returned: success
+  type: str
+ansible_facts:
+  description: C(ccci_run) (the context) and the recipe's role variables.
+  returned: success
+  type: dict
+"""

@@ -1,0 +1,134 @@
+"""Running the collection's stage playbooks through ansible-runner.
+
+One private_data_dir per run, one ident (artifact folder) per stage, nothing written
+to ``env/`` (a stale ``env/envvars`` would override what is passed), and a
+``cancel_callback`` so ansible-runner leaves the signal handlers to the orchestrator.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from ccci.progress import Progress
+
+
+@dataclass
+class StageRun:
+    """The outcome of one stage playbook."""
+
+    stage: str
+    status: str  # successful, failed, canceled, timeout
+    rc: int
+    duration: float
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    artifact_dir: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful"
+
+    def reason(self) -> str:
+        """The first failure, as one readable message."""
+        if self.ok:
+            return ""
+        if self.failures:
+            first = self.failures[0]
+            return f"{first['task']}: {first['msg']}"
+        return f"playbook {self.status} (rc={self.rc})"
+
+
+def _failure(event: dict[str, Any]) -> dict[str, Any]:
+    data = event.get("event_data", {})
+    res = data.get("res", {}) or {}
+    failure = {
+        "task": data.get("task", ""),
+        "role": data.get("role", ""),
+        "msg": str(res.get("msg") or res.get("stderr") or "failed"),
+    }
+    for key in ("failures", "services", "status", "url", "remaining"):
+        if key in res:
+            failure[key] = res[key]
+    return failure
+
+
+class PlaybookRunner:
+    """Runs ``playbooks/<stage>.yml`` of the project for one run."""
+
+    def __init__(
+        self,
+        project_root: Path,
+        run_dir: Path,
+        progress: Progress,
+        *,
+        inventory: str | None = None,
+        cancel: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.project_root = project_root
+        self.private_data_dir = run_dir / "ansible"
+        self.private_data_dir.mkdir(parents=True, exist_ok=True)
+        self.progress = progress
+        self.inventory = inventory
+        self.cancel = cancel
+        self._count = 0
+
+    def _envvars(self) -> dict[str, str]:
+        bin_dir = str(Path(sys.executable).parent)
+        return {
+            "ANSIBLE_CONFIG": str(self.project_root / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1",
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+
+    def run(self, stage: str, playbook: str, extravars: dict[str, Any]) -> StageRun:
+        """Run one playbook; returns when it ends or is cancelled."""
+        self._count += 1
+        ident = f"{self._count:02d}-{stage}"
+        failures: list[dict[str, Any]] = []
+
+        def on_event(event: dict[str, Any]) -> bool:
+            self.progress.event(event)
+            data = event.get("event_data", {})
+            if event.get("event") in ("runner_on_failed", "runner_on_unreachable") and not (
+                data.get("ignore_errors")
+            ):
+                failures.append(_failure(event))
+            return True
+
+        self.progress.stage_start(stage)
+        started = time.monotonic()
+        kwargs: dict[str, Any] = {}
+        if self.inventory:
+            kwargs["inventory"] = self.inventory
+        runner = ansible_runner.run(
+            private_data_dir=str(self.private_data_dir),
+            project_dir=str(self.project_root),
+            playbook=playbook,
+            ident=ident,
+            extravars=extravars,
+            envvars=self._envvars(),
+            suppress_env_files=True,
+            quiet=True,
+            event_handler=on_event,
+            cancel_callback=self.cancel,
+            **kwargs,
+        )
+        duration = time.monotonic() - started
+        result = StageRun(
+            stage=stage,
+            status=runner.status,
+            rc=runner.rc if runner.rc is not None else -1,
+            duration=duration,
+            failures=failures,
+            artifact_dir=str(self.private_data_dir / "artifacts" / ident),
+        )
+        self.progress.stage_end(stage, result.status, duration)
+        return result

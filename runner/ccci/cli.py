@@ -1,0 +1,69 @@
+"""The ``ccci`` command line; kept apart from the orchestrator it drives."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ccci import paths
+from ccci.orchestrator import AVAILABLE_TIERS, Orchestrator, RunRequest, summary
+
+
+def _stages(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ccci", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="deploy a recipe and take it through the selected tiers")
+    run.add_argument("recipe", help="recipe name, e.g. example-site")
+    run.add_argument("--ref", help="git ref of the recipe to test (default: its HEAD)")
+    run.add_argument(
+        "--stages", type=_stages, default=AVAILABLE_TIERS,
+        help=f"comma-separated tiers (default: {','.join(AVAILABLE_TIERS)})",
+    )
+    run.add_argument("--keep", action="store_true", help="leave the app deployed at the end")
+    run.add_argument("--repo", help="path of the recipe repository (default: found by name)")
+    run.add_argument("--domain", help="app domain (default: <recipe>-<run id>.ccci.test)")
+    run.add_argument("--inventory", help="Ansible inventory of the swarm host")
+
+    examples = sub.add_parser(
+        "examples", help="materialize the bundled example recipes as git repositories"
+    )
+    examples.add_argument("--dest", type=Path, default=None)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    request = RunRequest(
+        recipe=args.recipe, ref=args.ref, stages=args.stages, keep=args.keep,
+        repo=args.repo, domain=args.domain, inventory=args.inventory,
+    )
+    result, path = Orchestrator(request).run()
+    print(summary(result))
+    print(f"results: {path}")
+    return result.exit_code
+
+
+def _examples(args: argparse.Namespace) -> int:
+    from ccci.examples import materialize_all
+
+    dest = args.dest or paths.examples_dest()
+    sources = [paths.project_root() / "examples" / "recipes"]
+    for source in sources:
+        for name, repo in materialize_all(source, dest).items():
+            print(f"{name}: {repo}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"run": _run, "examples": _examples}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

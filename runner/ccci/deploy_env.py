@@ -1,0 +1,110 @@
+"""The environment a recipe is deployed with, built the way abra builds it.
+
+``docker stack deploy`` interpolates compose files from its process environment only,
+so this module assembles that environment from ``.env.sample``, ``abra.sh`` exports,
+the harness's DOMAIN and STACK_NAME and the recipe's CI overrides, then derives what
+the deploy needs: the compose chain, the secrets to generate, the HTTP endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ccci.compose import ComposeProject, http_endpoint, load_compose
+from ccci.envfile import parse_dotenv
+from ccci.errors import BadInput
+from ccci.names import docker_object_name, secret_key_name, stack_name
+
+DEFAULT_SECRET_LENGTH = 32
+PINNED = ("DOMAIN", "STACK_NAME")
+
+
+@dataclass
+class SecretSpec:
+    """A secret the recipe declares; its value is generated on the host, never here."""
+
+    name: str
+    version: str
+    docker_name: str
+    length: int
+
+
+@dataclass
+class DeployEnv:
+    """Everything the deploy role needs that can be known before deploying."""
+
+    env: dict[str, str]
+    compose_files: list[str]
+    secrets: list[SecretSpec]
+    project: ComposeProject
+    http_service: str
+    http_port: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.is_file() else ""
+
+
+def build_env(
+    recipe_dir: Path, domain: str, overrides: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The deploy environment and the per-key comment modifiers of ``.env.sample``."""
+    overrides = {k: str(v) for k, v in (overrides or {}).items()}
+    clash = sorted(set(overrides) & set(PINNED))
+    if clash:
+        raise BadInput(f"EXTRA_ENV may not set {', '.join(clash)}: ccci sets them per run")
+    base = {"DOMAIN": domain, "STACK_NAME": stack_name(domain), **overrides}
+    pinned = frozenset(base)
+    sample = recipe_dir / ".env.sample"
+    if not sample.is_file():
+        raise BadInput("the recipe has no .env.sample")
+    dotenv = parse_dotenv(sample.read_text(), base, pinned=pinned, source=".env.sample")
+    env = {**base, **dotenv.values}
+    abra = parse_dotenv(
+        _read(recipe_dir / "abra.sh"), env, pinned=pinned, source="abra.sh", exports_only=True
+    )
+    env.update(abra.values)
+    return env, dotenv.modifiers
+
+
+def declared_secrets(
+    env: Mapping[str, str], modifiers: Mapping[str, Mapping[str, str]]
+) -> list[SecretSpec]:
+    """Secrets from ``SECRET_<NAME>_VERSION`` keys, honouring ``# length=N``."""
+    specs = []
+    for key, version in env.items():
+        name = secret_key_name(key)
+        if not name:
+            continue
+        mods = modifiers.get(key, {})
+        if mods.get("generate", "true").lower() == "false":
+            raise BadInput(
+                f"secret {name} is marked generate=false; ccci can only generate secrets"
+            )
+        length = mods.get("length", str(DEFAULT_SECRET_LENGTH))
+        if not length.isdigit() or not 8 <= int(length) <= 4096:
+            raise BadInput(f"secret {name}: length={length} must be a number from 8 to 4096")
+        docker_name = docker_object_name(env["STACK_NAME"], name, version)
+        specs.append(SecretSpec(name, version, docker_name, int(length)))
+    return specs
+
+
+def plan_deploy(
+    recipe_dir: Path,
+    domain: str,
+    overrides: Mapping[str, str] | None = None,
+    extra_compose: list[str] | None = None,
+) -> DeployEnv:
+    """Check the recipe at ``recipe_dir`` and plan its deploy; BadInput on any problem."""
+    env, modifiers = build_env(recipe_dir, domain, overrides)
+    chain = [f for f in env.get("COMPOSE_FILE", "compose.yml").split(":") if f]
+    chain += [f for f in extra_compose or [] if f not in chain]
+    env["COMPOSE_FILE"] = ":".join(chain)
+    project = load_compose(recipe_dir, chain, env)
+    secrets = declared_secrets(env, modifiers)
+    service, port = http_endpoint(project)
+    return DeployEnv(env, chain, secrets, project, service, port)

@@ -1,0 +1,13 @@
+"""Errors a user can act on.
+
+Every problem found before anything is deployed is a ``CcciError``: the CLI prints
+its message and records it in results.json instead of a traceback.
+"""
+
+
+class CcciError(Exception):
+    """A problem with the input (recipe, ref, config, names) that stops a run early."""
+
+
+class BadInput(CcciError):
+    """The run was refused before anything was deployed."""

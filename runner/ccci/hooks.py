@@ -1,0 +1,103 @@
+"""Calling a recipe's hooks with a context built from the run's saved state.
+
+The ``ccci.recipe.hook`` action plugin calls these functions, so a hook behaves the
+same under ``ccci run`` and under ``ansible-playbook``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ccci.config import HookCtx, RecipeConfig, load_recipe_config
+from ccci.context import RunContext, load_run
+
+DEPLOY_STATE = "deploy.json"
+
+
+@dataclass
+class HookOutcome:
+    """What happened when a hook was asked for."""
+
+    called: bool
+    ok: bool
+    returned: Any = None
+    error: str = ""
+    attempts: int = 0
+
+
+def deploy_state(run_dir: Path) -> dict[str, Any]:
+    """What the last deploy of this run recorded (published port, version, ...)."""
+    path = run_dir / DEPLOY_STATE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_deps() -> dict[str, Any]:
+    """Credentials of dependency apps, from the file CCCI_DEPS_FILE names."""
+    path = os.environ.get("CCCI_DEPS_FILE")
+    if not path:
+        return {}
+    return json.loads(Path(path).read_text())
+
+
+def make_ctx(context: RunContext, config: RecipeConfig, op: str, host_spec: str) -> HookCtx:
+    """The frozen context handed to hooks for operation ``op``."""
+    port = deploy_state(Path(context.run_dir)).get("published_port")
+    return HookCtx(
+        domain=context.domain,
+        base_url=f"http://127.0.0.1:{port}" if port else "",
+        meta=MappingProxyType(config.resolved()),
+        deps=MappingProxyType(load_deps()),
+        op=op,
+        stack=context.stack,
+        host_spec=host_spec,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def run_hook(
+    run_dir: Path,
+    name: str,
+    op: str,
+    *,
+    host_spec: str = "local://",
+    retry_for: float = 0.0,
+    interval: float = 2.0,
+) -> HookOutcome:
+    """Call hook ``name`` if the recipe defines it.
+
+    With ``retry_for`` the hook is a probe: called until it returns a true value or
+    the time is up; an exception counts as "not yet" and the last one is reported.
+    """
+    context = load_run(run_dir)
+    config = load_recipe_config(context.recipe, Path(context.config_root))
+    hook = config.hooks.get(name)
+    if hook is None:
+        return HookOutcome(called=False, ok=True)
+    ctx = make_ctx(context, config, op, host_spec)
+    deadline = time.monotonic() + retry_for
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            returned = hook(ctx)
+        except Exception as exc:
+            outcome = HookOutcome(True, False, error=_describe(exc), attempts=attempts)
+        else:
+            probe_failed = retry_for > 0 and not returned
+            error = f"{name} returned {returned!r}" if probe_failed else ""
+            outcome = HookOutcome(True, not probe_failed, returned, error, attempts)
+        if outcome.ok or retry_for <= 0 or time.monotonic() + interval > deadline:
+            return outcome
+        time.sleep(interval)

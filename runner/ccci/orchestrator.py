@@ -1,0 +1,218 @@
+"""One run: plan, the selected tiers against one live app, teardown, results.
+
+The orchestrator decides and records; every change to the host happens in a stage
+playbook of the collection. Teardown runs in a ``finally`` block, after Ctrl-C and
+SIGTERM too, unless the user asked to keep the app.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ccci import paths
+from ccci.ansible import PlaybookRunner, StageRun
+from ccci.context import RunContext, create_run, new_run_id
+from ccci.errors import CcciError
+from ccci.hooks import deploy_state
+from ccci.names import RECIPE_NAME
+from ccci.progress import Progress
+from ccci.results import RunResult, TierResult, write_junit, write_results
+
+AVAILABLE_TIERS = ("install",)
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for."""
+
+    recipe: str
+    ref: str | None = None
+    stages: tuple[str, ...] = AVAILABLE_TIERS
+    keep: bool = False
+    repo: str | None = None
+    domain: str | None = None
+    inventory: str | None = None
+
+
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a flag the running playbook is cancelled by."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        self.signum = signum
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+
+@contextmanager
+def _signals_to(handler: _Interrupt) -> Iterator[None]:
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_request(request: RunRequest) -> None:
+    """Refuse tiers this ccci cannot run, before anything else happens."""
+    unknown = [s for s in request.stages if s not in AVAILABLE_TIERS]
+    if unknown:
+        raise CcciError(
+            f"unknown or unavailable tier(s): {', '.join(unknown)}; "
+            f"available: {', '.join(AVAILABLE_TIERS)}"
+        )
+
+
+class Orchestrator:
+    """Runs one request end to end and returns its result."""
+
+    def __init__(self, request: RunRequest, progress: Progress | None = None) -> None:
+        self.request = request
+        self.progress = progress or Progress()
+        self.interrupt = _Interrupt()
+
+    def run(self) -> tuple[RunResult, Path]:
+        request = self.request
+        result = RunResult(recipe=request.recipe, ref=request.ref, started=_now())
+        started = time.monotonic()
+        run_id = new_run_id()
+        safe_name = request.recipe if RECIPE_NAME.match(request.recipe) else "invalid"
+        run_dir = paths.runs_root() / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{safe_name}-{run_id}"
+        with _signals_to(self.interrupt):
+            try:
+                check_request(request)
+                context = create_run(
+                    request.recipe, request.ref, repo=request.repo, domain=request.domain,
+                    run_id=run_id, run_dir=run_dir,
+                )
+            except CcciError as exc:
+                return self._refused(result, exc, run_dir, started)
+            self._describe(result, context)
+            runner = PlaybookRunner(
+                paths.project_root(), Path(context.run_dir), self.progress,
+                inventory=request.inventory, cancel=lambda: self.interrupt.requested,
+            )
+            try:
+                self._tiers(result, context, runner)
+            finally:
+                if request.keep:
+                    self.progress.info(
+                        "keeping the app; tear it down with: ansible-playbook "
+                        f"playbooks/teardown.yml -e run_dir={context.run_dir}"
+                    )
+                else:
+                    self._teardown(result, context)
+        return self._finish(result, Path(context.run_dir), started)
+
+    def _refused(
+        self, result: RunResult, exc: Exception, run_dir: Path, started: float
+    ) -> tuple[RunResult, Path]:
+        """Record why the run was refused; nothing was deployed."""
+        result.error = str(exc)
+        result.exit_code = EXIT_BAD_INPUT
+        result.run_dir = str(run_dir)
+        refused = TierResult("not_run", "run refused before deploy")
+        result.tiers = {tier: refused for tier in self.request.stages}
+        self.progress.info(f"error: {exc}")
+        return self._finish(result, run_dir, started)
+
+    def _describe(self, result: RunResult, context: RunContext) -> None:
+        result.run_id = context.run_id
+        result.run_dir = context.run_dir
+        result.commit = context.commit
+        result.version = context.version
+        result.domain = context.domain
+        result.stack = context.stack
+        self.progress.info(
+            f"run {context.run_id}: {context.recipe} at {context.commit[:10]} "
+            f"({context.version or 'untagged'}) as {context.domain}"
+        )
+
+    def _stage(self, runner: PlaybookRunner, stage: str, context: RunContext) -> StageRun:
+        return runner.run(stage, f"playbooks/{stage}.yml", {"run_dir": context.run_dir})
+
+    def _tiers(self, result: RunResult, context: RunContext, runner: PlaybookRunner) -> None:
+        for tier in self.request.stages:
+            if self.interrupt.requested:
+                result.tiers[tier] = TierResult("not_run", "interrupted")
+                continue
+            stage = self._stage(runner, tier, context)
+            result.tiers[tier] = self._verdict(stage, context)
+
+    def _verdict(self, stage: StageRun, context: RunContext) -> TierResult:
+        state = deploy_state(Path(context.run_dir))
+        details: dict[str, Any] = {"artifacts": stage.artifact_dir}
+        deploys = state.get("deploys", [])
+        if deploys:
+            details["deploy"] = deploys[-1]
+            details["published_port"] = state.get("published_port")
+        if stage.failures:
+            details["failures"] = stage.failures
+        if stage.status == "canceled":
+            return TierResult("failed", "interrupted", stage.duration, details)
+        status = "passed" if stage.ok else "failed"
+        return TierResult(status, stage.reason(), stage.duration, details)
+
+    def _teardown(self, result: RunResult, context: RunContext) -> None:
+        runner = PlaybookRunner(paths.project_root(), Path(context.run_dir), self.progress,
+                                inventory=self.request.inventory)
+        runner._count = 90  # teardown artifacts sort after the tiers
+        stage = self._stage(runner, "teardown", context)
+        status = "passed" if stage.ok else "failed"
+        result.teardown = TierResult(status, stage.reason(), stage.duration,
+                                     {"failures": stage.failures} if stage.failures else {})
+
+    def _finish(self, result: RunResult, folder: Path, started: float) -> tuple[RunResult, Path]:
+        state = deploy_state(folder) if folder.is_dir() else {}
+        deploys = state.get("deploys", [])
+        result.fresh_deploys = sum(1 for d in deploys if d.get("op") == "install")
+        converged = [d for d in deploys if d.get("converged")]
+        if converged:
+            result.version_deployed = converged[-1].get("version")
+        result.finished = _now()
+        result.duration = round(time.monotonic() - started, 3)
+        if not result.exit_code:
+            failed = any(t.status in ("failed", "error") for t in result.tiers.values())
+            failed = failed or (result.teardown is not None and result.teardown.status != "passed")
+            result.exit_code = EXIT_FAILED if failed else EXIT_OK
+            if self.interrupt.requested:
+                result.exit_code = EXIT_INTERRUPTED
+        path = write_results(result, folder)
+        write_junit(result, folder)
+        return result, path
+
+
+def summary(result: RunResult) -> str:
+    """A few lines for the end of the run."""
+    lines = [f"{result.recipe}: level L{result.level}"]
+    for name, tier in result.tiers.items():
+        reason = f" ({tier.reason})" if tier.reason else ""
+        lines.append(f"  {name:<10} {tier.status}{reason}")
+    if result.teardown:
+        lines.append(f"  {'teardown':<10} {result.teardown.status}")
+    if result.error:
+        lines.append(f"  error: {result.error}")
+    return "\n".join(lines)
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """A results.json as a dict (for tests and tools)."""
+    return json.loads(path.read_text())

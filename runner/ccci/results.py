@@ -1,0 +1,100 @@
+"""What a run leaves behind for people and CI: results.json and a JUnit XML file."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ccci.levels import level
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class TierResult:
+    """The verdict of one tier."""
+
+    status: str  # passed, failed, skipped, error, not_run
+    reason: str = ""
+    duration: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """Everything results.json records about one run."""
+
+    recipe: str
+    ref: str | None
+    run_id: str = ""
+    run_dir: str = ""
+    commit: str = ""
+    version: str | None = None
+    version_deployed: str | None = None
+    domain: str = ""
+    stack: str = ""
+    started: str = ""
+    finished: str = ""
+    duration: float = 0.0
+    fresh_deploys: int = 0
+    tiers: dict[str, TierResult] = field(default_factory=dict)
+    teardown: TierResult | None = None
+    error: str = ""
+    exit_code: int = 0
+
+    @property
+    def level(self) -> int:
+        return level({name: (t.status, t.reason) for name, t in self.tiers.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["level"] = self.level
+        data["schema_version"] = SCHEMA_VERSION
+        return data
+
+
+def write_results(result: RunResult, folder: Path) -> Path:
+    """Write ``results.json`` into ``folder``; returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "results.json"
+    path.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def write_junit(result: RunResult, folder: Path) -> Path:
+    """One test case per tier (and teardown), for CI systems that read JUnit."""
+    cases = dict(result.tiers)
+    if result.teardown:
+        cases["teardown"] = result.teardown
+    failures = sum(1 for t in cases.values() if t.status == "failed")
+    errors = sum(1 for t in cases.values() if t.status == "error") + bool(result.error)
+    skipped = sum(1 for t in cases.values() if t.status in ("skipped", "not_run"))
+    suite = ET.Element(
+        "testsuite",
+        name=f"ccci.{result.recipe}",
+        tests=str(len(cases) or 1),
+        failures=str(failures),
+        errors=str(errors),
+        skipped=str(skipped),
+        time=f"{result.duration:.3f}",
+    )
+    if result.error and not cases:
+        case = ET.SubElement(suite, "testcase", classname=result.recipe, name="plan")
+        ET.SubElement(case, "error", message=result.error.splitlines()[0]).text = result.error
+    for name, tier in cases.items():
+        case = ET.SubElement(
+            suite, "testcase", classname=result.recipe, name=name, time=f"{tier.duration:.3f}"
+        )
+        first_line = (tier.reason.splitlines() or [""])[0]
+        if tier.status in ("failed", "error"):
+            tag = "failure" if tier.status == "failed" else "error"
+            node = ET.SubElement(case, tag, message=first_line)
+            node.text = tier.reason
+        elif tier.status in ("skipped", "not_run"):
+            ET.SubElement(case, "skipped", message=first_line or tier.status)
+    path = folder / "junit.xml"
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    return path

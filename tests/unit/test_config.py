@@ -1,0 +1,104 @@
+"""Loading a recipe's CI config: defaults, validation, hook signatures."""
+
+import textwrap
+
+import pytest
+from ccci.config import load_recipe_config
+from ccci.config.loader import ConfigError
+from ccci.config.registry import REGISTRY, role_vars
+
+
+def _write(root, recipe, meta=None, hooks=None):
+    folder = root / recipe
+    folder.mkdir(parents=True)
+    if meta is not None:
+        (folder / "meta.yml").write_text(textwrap.dedent(meta))
+    if hooks is not None:
+        (folder / "hooks.py").write_text(textwrap.dedent(hooks))
+    return folder
+
+
+def test_recipe_without_folder_gets_defaults(tmp_path):
+    config = load_recipe_config("unknown", tmp_path)
+    assert config.folder is None
+    assert config.get("HEALTH_PATH") == "/"
+    assert config.get("HEALTH_OK") == [200]
+    assert config.hooks == {}
+
+
+def test_meta_and_hooks_load(tmp_path):
+    _write(tmp_path, "app", meta="HEALTH_PATH: /health\nDEPLOY_TIMEOUT: 90\n", hooks="""
+        import json
+
+        def _helper():
+            return 1
+
+        def READY_PROBE(ctx):
+            return True
+
+        def pre_install(ctx):
+            pass
+
+        EXTRA_ENV = {"FEATURE": "on"}
+    """)
+    config = load_recipe_config("app", tmp_path)
+    assert config.get("HEALTH_PATH") == "/health"
+    assert config.get("EXTRA_ENV") == {"FEATURE": "on"}
+    assert set(config.hooks) == {"READY_PROBE", "pre_install"}
+    assert role_vars(config.resolved())["deploy_timeout"] == 90
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ("HEALTHPATH: /\n", r"app: .*meta.yml: unknown key 'HEALTHPATH'"),
+        ("DEPLOY_TIMEOUT: soon\n", r"DEPLOY_TIMEOUT must be int, not str"),
+        ("HEALTH_OK: 200\n", r"HEALTH_OK must be list, not int"),
+        ("HEALTH_OK: ['200']\n", r"HEALTH_OK must list integer status codes"),
+        ("READY_PROBE: true\n", r"READY_PROBE is a hook and must be a function READY_PROBE\(ctx\)"),
+        ("HTTP_TIMEOUT: true\n", r"HTTP_TIMEOUT must be int, not bool"),
+        ("[unclosed\n", r"invalid YAML"),
+    ],
+)
+def test_bad_meta_is_named(tmp_path, meta, message):
+    _write(tmp_path, "app", meta=meta)
+    with pytest.raises(ConfigError, match=message):
+        load_recipe_config("app", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("hooks", "message"),
+    [
+        ("def READY_PROBE(domain):\n    pass\n",
+         r"READY_PROBE has the wrong signature: expected READY_PROBE\(ctx\), "
+         r"found READY_PROBE\(domain\)"),
+        ("def SCREENSHOT(ctx):\n    pass\n",
+         r"expected SCREENSHOT\(page, ctx\), found SCREENSHOT\(ctx\)"),
+        ("def pre_instal(ctx):\n    pass\n", r"unknown name 'pre_instal'"),
+        ("HEALTH_PATH = lambda ctx: '/'\n", r"HEALTH_PATH must be a value \(str\), not a callable"),
+        ("pre_backup = 3\n", r"pre_backup is a hook and must be a function"),
+        ("def broken(:\n", r"hooks.py:1: syntax error"),
+        ("raise RuntimeError('boom')\n", r"failed to import: RuntimeError\('boom'\)"),
+    ],
+)
+def test_bad_hooks_are_named(tmp_path, hooks, message):
+    _write(tmp_path, "app", hooks=hooks)
+    with pytest.raises(ConfigError, match=message):
+        load_recipe_config("app", tmp_path)
+
+
+def test_callable_env_is_allowed_with_ctx(tmp_path):
+    _write(tmp_path, "app", hooks="def EXTRA_ENV(ctx):\n    return {'A': ctx.domain}\n")
+    config = load_recipe_config("app", tmp_path)
+    assert callable(config.get("EXTRA_ENV"))
+
+
+def test_same_key_in_both_files_is_refused(tmp_path):
+    _write(tmp_path, "app", meta="EXTRA_ENV: {A: b}\n", hooks="EXTRA_ENV = {'A': 'c'}\n")
+    with pytest.raises(ConfigError, match=r"set in both meta.yml and hooks.py"):
+        load_recipe_config("app", tmp_path)
+
+
+def test_every_key_is_documented():
+    for key in REGISTRY.values():
+        assert key.description.endswith("."), key.name

@@ -1,0 +1,102 @@
+"""Planning a deploy from a recipe checkout, without Docker."""
+
+import textwrap
+
+import pytest
+from ccci.deploy_env import plan_deploy
+from ccci.errors import BadInput
+
+COMPOSE = """\
+version: "3.8"
+services:
+  app:
+    image: example/app:1
+    networks: [proxy, internal]
+    deploy:
+      labels:
+        - "traefik.http.services.${STACK_NAME}.loadbalancer.server.port=8080"
+        - "coop-cloud.${STACK_NAME}.timeout=${TIMEOUT:-120}"
+    secrets: [db_password]
+secrets:
+  db_password:
+    external: true
+    name: ${STACK_NAME}_db_password_${SECRET_DB_PASSWORD_VERSION}
+volumes:
+  data:
+networks:
+  proxy:
+    external: true
+  internal:
+"""
+POSTGRES = """\
+version: "3.8"
+services:
+  db:
+    image: example/postgres:15
+    volumes: [data:/var/lib/postgresql/data]
+"""
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    (tmp_path / ".env.sample").write_text(textwrap.dedent("""\
+        TYPE=app
+        DOMAIN=app.example.com
+        COMPOSE_FILE="compose.yml"
+        COMPOSE_FILE="$COMPOSE_FILE:compose.postgres.yml"
+        SECRET_DB_PASSWORD_VERSION=v1 # length=48
+    """))
+    (tmp_path / "abra.sh").write_text("export APP_CONF_VERSION=v3\n")
+    (tmp_path / "compose.yml").write_text(COMPOSE)
+    (tmp_path / "compose.postgres.yml").write_text(POSTGRES)
+    return tmp_path
+
+
+def test_plan(recipe):
+    plan = plan_deploy(recipe, "app-1.ccci.test", {"FEATURE": "x"})
+    assert plan.env["DOMAIN"] == "app-1.ccci.test"
+    assert plan.env["STACK_NAME"] == "app-1_ccci_test"
+    assert plan.env["APP_CONF_VERSION"] == "v3"
+    assert plan.env["FEATURE"] == "x"
+    assert plan.compose_files == ["compose.yml", "compose.postgres.yml"]
+    assert set(plan.project.services) == {"app", "db"}
+    assert (plan.http_service, plan.http_port) == ("app", 8080)
+    [secret] = plan.secrets
+    assert (secret.name, secret.docker_name, secret.length) == (
+        "db_password", "app-1_ccci_test_db_password_v1", 48)
+
+
+def test_missing_compose_file(recipe):
+    (recipe / "compose.postgres.yml").unlink()
+    with pytest.raises(BadInput, match=r"compose file compose.postgres.yml not found"):
+        plan_deploy(recipe, "a.ccci.test")
+
+
+def test_invalid_yaml(recipe):
+    (recipe / "compose.yml").write_text("services: [unclosed\n")
+    with pytest.raises(BadInput, match=r"compose file compose.yml is not valid YAML"):
+        plan_deploy(recipe, "a.ccci.test")
+
+
+def test_variable_nothing_sets(recipe):
+    (recipe / "compose.postgres.yml").write_text(POSTGRES + '    environment: ["X=${DB_TUNING}"]\n'
+                                              + "# ${IN_A_COMMENT}\n")
+    with pytest.raises(BadInput, match=r"compose.postgres.yml needs DB_TUNING, which nothing sets"):
+        plan_deploy(recipe, "a.ccci.test")
+
+
+def test_no_http_port_label(recipe):
+    (recipe / "compose.yml").write_text(COMPOSE.replace("traefik.http.services", "x"))
+    with pytest.raises(BadInput, match=r"cannot tell which port serves HTTP"):
+        plan_deploy(recipe, "a.ccci.test")
+
+
+def test_extra_env_may_not_override_harness_names(recipe):
+    with pytest.raises(BadInput, match=r"may not set DOMAIN"):
+        plan_deploy(recipe, "a.ccci.test", {"DOMAIN": "evil.example.com"})
+
+
+def test_compose_file_outside_recipe(recipe):
+    (recipe / ".env.sample").write_text('COMPOSE_FILE="../../etc/compose.yml"\n')
+    with pytest.raises(BadInput, match=r"outside the recipe"):
+        plan_deploy(recipe, "a.ccci.test")
