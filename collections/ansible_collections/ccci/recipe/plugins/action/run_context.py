@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - reported at run time
 
 
 class ActionModule(ActionBase):
-    """Return the run context and the recipe's role variables as facts."""
+    """Return the run context and the role variables of the recipe's CI config."""
 
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("run_dir", "recipe", "ref", "repo", "domain", "config_root"))
@@ -50,6 +50,6 @@ class ActionModule(ActionBase):
         except CcciError as exc:
             return {**result, "failed": True, "msg": str(exc)}
         values = {k: v for k, v in config.resolved().items() if not callable(v)}
-        facts = {"ccci_run": asdict(context), **role_vars(values)}
-        return {**result, "changed": created, "ansible_facts": facts,
-                "run_dir": context.run_dir, "run_id": context.run_id}
+        return {**result, "changed": created, "context": asdict(context),
+                "role_vars": role_vars(values), "run_dir": context.run_dir,
+                "run_id": context.run_id}

@@ -14,8 +14,9 @@ description:
     C(context.json), loads it. Otherwise validates the input, checks the recipe out at
     O(ref) into the run directory and plans the deploy (environment, compose chain,
     secrets, HTTP endpoint), refusing bad input before anything is deployed.
-  - Sets the fact C(ccci_run) and the role variables the recipe's CI config declares
-    (for example C(check_health_path), C(deploy_timeout)).
+  - Returns the context and the role variables the recipe's CI config declares
+    (for example C(check_health_path), C(deploy_timeout)); the C(ccci.recipe.context)
+    role sets them as facts.
 version_added: 0.1.0
 author: ccci developers
 options:
@@ -46,6 +47,7 @@ EXAMPLES = r"""
   ccci.recipe.run_context:
     run_dir: "{{ ccci_run_dir }}"
     recipe: example-site
+  register: context
 """
 
 RETURN = r"""
@@ -57,8 +59,12 @@ run_id:
   description: The run id, carried by every Docker object of the run as label C(ccci.run).
   returned: success
   type: str
-ansible_facts:
-  description: C(ccci_run) (the context) and the recipe's role variables.
+context:
+  description: The run context (run id, checkout, domain, stack, deploy environment, ...).
+  returned: success
+  type: dict
+role_vars:
+  description: Role variables from the recipe's CI config, by variable name.
   returned: success
   type: dict
 """
