@@ -93,7 +93,7 @@ class Orchestrator:
         request = self.request
         result = RunResult(recipe=request.recipe, ref=request.ref, started=_now())
         started = time.monotonic()
-        run_id = new_run_id()
+        run_id = result.run_id = new_run_id()
         safe_name = request.recipe if RECIPE_NAME.match(request.recipe) else "invalid"
         run_dir = paths.runs_root() / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{safe_name}-{run_id}"
         with _signals_to(self.interrupt):

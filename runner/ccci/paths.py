@@ -18,7 +18,9 @@ def project_root() -> Path:
 
 
 def config_root() -> Path:
-    """Where enrolled recipes' CI configs live: ``recipes/<name>/``."""
+    """Where enrolled recipes' CI configs live: ``CCCI_CONFIG_DIR``, else ``recipes/``."""
+    if os.environ.get("CCCI_CONFIG_DIR"):
+        return Path(os.environ["CCCI_CONFIG_DIR"]).resolve()
     return project_root() / "recipes"
 
 

@@ -3,6 +3,7 @@
 import textwrap
 
 import pytest
+
 from ccci.config import load_recipe_config
 from ccci.config.loader import ConfigError
 from ccci.config.registry import REGISTRY, role_vars

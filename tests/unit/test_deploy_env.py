@@ -3,6 +3,7 @@
 import textwrap
 
 import pytest
+
 from ccci.deploy_env import plan_deploy
 from ccci.errors import BadInput
 

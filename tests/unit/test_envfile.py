@@ -1,6 +1,7 @@
 """Dotenv parsing against the shapes real Co-op Cloud .env.sample files take."""
 
 import pytest
+
 from ccci.envfile import expand, parse_dotenv, variables_used
 from ccci.errors import CcciError
 

@@ -1,6 +1,7 @@
 """Names that reach shell commands and Docker objects are checked strictly."""
 
 import pytest
+
 from ccci.errors import BadInput
 from ccci.names import (
     check_domain,

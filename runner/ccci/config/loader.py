@@ -6,6 +6,7 @@ silently turn a tier green by never running the hook.
 """
 
 from __future__ import annotations
+import __future__
 
 import importlib.util
 import inspect
@@ -143,6 +144,8 @@ def _load_hooks(recipe: str, path: Path) -> tuple[dict[str, Any], dict[str, Call
     for name, obj in vars(module).items():
         if name.startswith("_") or inspect.ismodule(obj):
             continue
+        if isinstance(obj, __future__._Feature):
+            continue  # `from __future__ import annotations`
         if getattr(obj, "__module__", module.__name__) != module.__name__ and (
             inspect.isfunction(obj) or inspect.isclass(obj)
         ):

@@ -1,0 +1,38 @@
+"""Helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def run_objects(client, run_id: str, stack: str | None = None) -> dict[str, list[str]]:
+    """Every Docker object carrying the run's label (or the stack's namespace)."""
+    labels = [f"ccci.run={run_id}"] + ([f"com.docker.stack.namespace={stack}"] if stack else [])
+    found: dict[str, set[str]] = {}
+    for label in labels:
+        f = {"label": label}
+        for kind, objs in {
+            "services": client.services.list(filters=f),
+            "containers": client.containers.list(all=True, filters=f),
+            "volumes": client.volumes.list(filters=f),
+            "secrets": client.secrets.list(filters=f),
+            "configs": client.configs.list(filters=f),
+            "networks": client.networks.list(filters=f),
+        }.items():
+            found.setdefault(kind, set()).update(o.name for o in objs)
+    return {kind: sorted(names) for kind, names in found.items() if names}
+
+
+def make_recipe_variant(recipes_dir: Path, base: str, name: str, tmp_path: Path, edit) -> Path:
+    """A recipe repository derived from ``base`` with ``edit(worktree)`` committed on top."""
+    repo = tmp_path / "variants" / name
+    subprocess.run(["git", "clone", "-q", str(recipes_dir / base), str(repo)], check=True)
+    edit(repo)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
+         "commit", "-qm", f"variant {name}"],
+        check=True,
+    )
+    return repo
