@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 from ansible.plugins.action import ActionBase
-
 from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
     CCCI_MISSING,
     host_spec,

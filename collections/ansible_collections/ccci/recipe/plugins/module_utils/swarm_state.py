@@ -422,6 +422,18 @@ def _describe_pending(task: dict[str, Any]) -> str:
     return text
 
 
+def _update_culprit(message: str, tasks: list[dict[str, Any]]) -> str:
+    """The error of the task an UpdateStatus message blames, if still listed."""
+    match = re.search(r"\btask ([0-9a-z]{6,})", message)
+    if not match:
+        return ""
+    for task in tasks:
+        if str(task.get("ID", "")).startswith(match.group(1)):
+            err = str((task.get("Status") or {}).get("Err") or "")
+            return f"task error: {err}" if err else ""
+    return ""
+
+
 def judge_service(
     service: dict[str, Any],
     tasks: list[dict[str, Any]],
@@ -523,10 +535,15 @@ def judge_service(
             report.reason = f"update failed, rolling back: {message}"
         else:
             report.reason = f"update {state}: {message}"
+        culprit = _update_culprit(message, tasks)
+        if culprit:
+            report.reason += f" ({culprit})"
         return report
     if state in UPDATE_IN_PROGRESS:
         report.status = PENDING
-        report.reason = f"update {state}: {message}" if message else f"update {state}"
+        report.reason = "; ".join(
+            [f"update {state}: {message}" if message else f"update {state}", *problems[:3]]
+        )
         return report
     if placed_ok and not problems:
         report.status = CONVERGED

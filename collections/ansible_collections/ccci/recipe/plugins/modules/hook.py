@@ -46,7 +46,7 @@ EXAMPLES = r"""
   ccci.recipe.hook:
     name: READY_PROBE
     op: install
-    run_dir: "{{ ccci_run.run_dir }}"
+    run_dir: "{{ context_run.run_dir }}"
     retry_for: 60
 """
 

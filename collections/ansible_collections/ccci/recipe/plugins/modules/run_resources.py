@@ -41,7 +41,7 @@ options:
     type: bool
     default: true
   docker_host:
-    description: Docker daemon address; default from the environment (C(DOCKER_HOST) or the local socket).
+    description: Docker daemon address; default C(DOCKER_HOST), else the local socket.
     type: str
 requirements:
   - Docker SDK for Python
@@ -50,8 +50,8 @@ requirements:
 EXAMPLES = r"""
 - name: Remove everything the run created and prove nothing is left
   ccci.recipe.run_resources:
-    run_id: "{{ ccci_run.run_id }}"
-    stack: "{{ ccci_run.stack }}"
+    run_id: "{{ context_run.run_id }}"
+    stack: "{{ context_run.stack }}"
     state: absent
 """
 

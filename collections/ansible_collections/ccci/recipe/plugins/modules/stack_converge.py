@@ -2,6 +2,8 @@
 # Copyright: ccci developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
+# Ansible wants the documentation before the imports.
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -205,6 +207,11 @@ version:
   returned: always
   type: str
   sample: 1.2.0+3.4
+started:
+  description: When the module started (epoch seconds); it returned at RV(started) + RV(elapsed).
+  returned: always
+  type: float
+  sample: 1764232437.9
 since:
   description: The moment from which task failures were counted (epoch seconds).
   returned: always
@@ -232,21 +239,22 @@ failures:
       type: int
 """
 
+import math
 import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.ccci.recipe.plugins.module_utils.swarm_state import (
     STACK_NAMESPACE_LABEL,
+    UPDATE_FAILED,
     FailureTracker,
     ServiceReport,
-    UPDATE_FAILED,
-    StackVerdict,
     judge_stack,
     last_log_lines,
     parse_timestamp,
+    service_mode,
     stack_timeout_label,
 )
 
@@ -384,9 +392,10 @@ def main() -> None:
         "failures": [],
         "version": None,
         "since": since,
+        "started": started,
     }
 
-    def finish(failed_msg: str | None = None, **extra: Any) -> None:
+    def finish(failed_msg: str | None = None, **extra: Any) -> NoReturn:
         result.update(extra)
         result["elapsed"] = round(time.time() - started, 3)
         if failed_msg:
@@ -400,8 +409,6 @@ def main() -> None:
 
     tracker = FailureTracker(since=since)
     deadline: float | None = None
-    verdict: StackVerdict | None = None
-    services: list[dict[str, Any]] = []
 
     while True:
         try:
@@ -417,15 +424,12 @@ def main() -> None:
                         timeout, source = label, "label"
                     else:
                         timeout, source = float(params["default_timeout"]), "default"
-                result["timeout"] = int(timeout) if timeout == int(timeout) else timeout
+                result["timeout"] = math.ceil(timeout)
                 result["timeout_source"] = source
                 deadline = started + timeout
             tasks = swarm.tasks(services)
-            global_mode = any("Global" in (s["Spec"].get("Mode") or {}) for s in services)
-            global_mode = global_mode or any(
-                "GlobalJob" in (s["Spec"].get("Mode") or {}) for s in services
-            )
-            nodes = swarm.nodes() if global_mode else None
+            needs_nodes = any(service_mode(s).startswith("global") for s in services)
+            nodes = swarm.nodes() if needs_nodes else None
             unhealthy = swarm.unhealthy_containers(stack)
         except (APIError, DockerException) as exc:
             finish(f"Docker API error while watching stack {stack}: {exc}")
@@ -445,9 +449,7 @@ def main() -> None:
         result["converged"] = verdict.converged
 
         if module.check_mode:
-            result["failures"] = [
-                failure_entry(s, tracker, []) for s in verdict.failed
-            ]
+            result["failures"] = [failure_entry(s, tracker, []) for s in verdict.failed]
             finish()
 
         if verdict.converged:

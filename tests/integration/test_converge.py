@@ -1,0 +1,299 @@
+"""ccci.recipe.stack_converge against the local swarm, called through ansible.
+
+Each test deploys its own uniquely named stack from a compose file in tmp_path and
+removes it (stack rm, then wait for its containers and networks to go) afterwards.
+The image comes from CCCI_TEST_IMAGE (default ccci-example/base:bookworm); it needs
+``sh`` and ``test``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "collections") not in sys.path:
+    sys.path.insert(0, str(REPO / "collections"))
+
+from ansible_collections.ccci.recipe.plugins.module_utils.swarm_state import (  # noqa: E402
+    parse_timestamp,
+)
+
+pytestmark = pytest.mark.integration
+
+IMAGE = os.environ.get("CCCI_TEST_IMAGE", "ccci-example/base:bookworm")
+ANSIBLE = str(Path(sys.executable).with_name("ansible"))
+NAMESPACE = "com.docker.stack.namespace"
+
+
+def docker_client():
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.APIClient(version="auto")
+        client.ping()
+    except Exception as exc:  # any failure means no usable daemon
+        pytest.skip(f"no Docker daemon: {exc}")
+    if not (client.info().get("Swarm") or {}).get("ControlAvailable"):
+        pytest.skip("this Docker daemon is not a swarm manager")
+    return client
+
+
+@pytest.fixture(scope="module")
+def api():
+    client = docker_client()
+    try:
+        client.inspect_image(IMAGE)
+    except Exception:
+        pytest.skip(f"test image {IMAGE} is not present (set CCCI_TEST_IMAGE)")
+    return client
+
+
+def run_converge(stack: str, *, check: bool = False, **args: Any) -> dict[str, Any]:
+    """Run the module through ``ansible`` ad hoc and return its result dict."""
+    module_args = " ".join(f"{key}={value}" for key, value in {"stack": stack, **args}.items())
+    env = {
+        **os.environ,
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+        "ANSIBLE_DEPRECATION_WARNINGS": "0",
+    }
+    proc = subprocess.run(
+        [
+            ANSIBLE,
+            "localhost",
+            "-m",
+            "ccci.recipe.stack_converge",
+            "-a",
+            module_args,
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            *(["--check"] if check else []),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    try:
+        output = json.loads(proc.stdout)
+        return output["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    except (ValueError, KeyError, IndexError) as exc:
+        raise AssertionError(
+            f"unexpected ansible output (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        ) from exc
+
+
+def wait_gone(api, stack: str, timeout: float = 90.0) -> None:
+    label = {"label": f"{NAMESPACE}={stack}"}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = (
+            api.services(filters=label)
+            or api.containers(all=True, filters=label)
+            or api.networks(filters=label)
+        )
+        if not left:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"stack {stack} left resources behind after {timeout}s")
+
+
+@pytest.fixture
+def deploy(api, tmp_path: Path) -> Iterator[Callable[..., tuple[str, float]]]:
+    """deploy(name, compose_yaml) -> (stack, epoch just before the deploy)."""
+    stacks: list[str] = []
+
+    def _deploy(name: str, compose: str, stack: str | None = None) -> tuple[str, float]:
+        stack = stack or f"cccit_{name}_{uuid.uuid4().hex[:8]}"
+        if stack not in stacks:
+            stacks.append(stack)
+        path = tmp_path / f"{stack}-{len(list(tmp_path.iterdir()))}.yml"
+        path.write_text(compose.replace("@STACK@", stack).replace("@IMAGE@", IMAGE))
+        started = time.time()
+        subprocess.run(
+            ["docker", "stack", "deploy", "--resolve-image", "never", "-c", str(path), stack],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return stack, started
+
+    yield _deploy
+
+    for stack in stacks:
+        subprocess.run(["docker", "stack", "rm", stack], capture_output=True, check=False)
+    for stack in stacks:
+        wait_gone(api, stack)
+
+
+def running_since(api, service: str) -> float:
+    """Status timestamp of the service's running task: when it turned healthy."""
+    tasks = api.tasks(filters={"service": service, "desired-state": "running"})
+    stamps = [
+        parse_timestamp(t["Status"]["Timestamp"])
+        for t in tasks
+        if t["Status"]["State"] == "running"
+    ]
+    assert stamps, f"no running task for {service}"
+    return max(s for s in stamps if s is not None)
+
+
+HEALTHY = """
+version: "3.8"
+services:
+  app:
+    image: @IMAGE@
+    command: ["sh", "-c", "echo booting; sleep 8; touch /tmp/healthy; echo ready; exec sleep 3600"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/healthy"]
+      interval: 1s
+      timeout: 1s
+      retries: 3
+      start_period: 60s
+    deploy:
+      endpoint_mode: dnsrr
+      labels:
+        coop-cloud.@STACK@.version: "1.0.0+test"
+        coop-cloud.@STACK@.timeout: "90"
+  sidecar:
+    image: @IMAGE@
+    command: ["sh", "-c", "exec sleep 3600"]
+    stop_grace_period: 1s
+    deploy:
+      endpoint_mode: dnsrr
+      replicas: 2
+  standby:
+    image: @IMAGE@
+    command: ["sh", "-c", "exec sleep 3600"]
+    deploy:
+      endpoint_mode: dnsrr
+      replicas: 0
+"""
+
+CRASH = """
+version: "3.8"
+services:
+  crash:
+    image: @IMAGE@
+    command: ["sh", "-c", "echo ccci-crash-marker pid $$$$; echo failing on stderr >&2; exit 3"]
+    deploy:
+      endpoint_mode: dnsrr
+      restart_policy:
+        delay: 1s
+"""
+
+NO_IMAGE = """
+version: "3.8"
+services:
+  ghost:
+    image: ccci-test/does-not-exist:never
+    deploy:
+      endpoint_mode: dnsrr
+"""
+
+UPDATE = """
+version: "3.8"
+services:
+  app:
+    image: @IMAGE@
+    command: ["sh", "-c", "@COMMAND@"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+      start_period: 30s
+    deploy:
+      endpoint_mode: dnsrr
+      update_config:
+        order: stop-first
+        failure_action: pause
+        monitor: 3s
+"""
+
+
+def test_healthy_stack_converges_right_after_the_task_turns_healthy(api, deploy):
+    stack, _ = deploy("ok", HEALTHY)
+    result = run_converge(stack)
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["converged"] is True
+    assert result["timeout"] == 90 and result["timeout_source"] == "label"
+    assert result["version"] == "1.0.0+test"
+    by_name = {s["name"]: s for s in result["services"]}
+    assert by_name[f"{stack}_app"]["running"] == 1
+    assert by_name[f"{stack}_sidecar"]["desired"] == by_name[f"{stack}_sidecar"]["running"] == 2
+    assert by_name[f"{stack}_standby"]["desired"] == 0
+    assert by_name[f"{stack}_app"]["image"] == IMAGE
+    assert result["since"] == result["started"]  # since defaults to the module start
+    returned = result["started"] + result["elapsed"]
+    healthy = running_since(api, f"{stack}_app")
+    assert healthy > result["started"], "the task was healthy before the module started"
+    assert returned - healthy < 2.0, f"returned {returned - healthy:.2f}s after healthy"
+
+
+def test_crash_loop_fails_fast_with_error_and_log_lines(api, deploy):
+    stack, deployed = deploy("crash", CRASH)
+    result = run_converge(stack, since=f"{deployed:.3f}", timeout=120)
+    assert result["failed"] is True
+    assert result["status"] == "failed", result["msg"]
+    (failure,) = result["failures"]
+    assert failure["service"] == f"{stack}_crash"
+    assert failure["error"] == "task: non-zero exit (3)"
+    assert failure["count"] >= 3
+    assert any("ccci-crash-marker" in line for line in failure["logs"])
+    assert any("failing on stderr" in line for line in failure["logs"])
+    assert not any(line[:4].isdigit() and "T" in line[:11] for line in failure["logs"])
+    assert f"{stack}_crash" in result["msg"] and "ccci-crash-marker" in result["msg"]
+
+
+def test_missing_image_fails_with_no_such_image(api, deploy):
+    stack, deployed = deploy("noimg", NO_IMAGE)
+    result = run_converge(stack, since=f"{deployed:.3f}", timeout=120)
+    assert result["failed"] is True
+    assert result["status"] == "failed", result["msg"]
+    (failure,) = result["failures"]
+    assert failure["service"] == f"{stack}_ghost"
+    assert "No such image: ccci-test/does-not-exist:never" in failure["error"]
+    assert "No such image" in result["msg"]
+
+
+def test_paused_update_fails_with_the_update_message(api, deploy):
+    good = "echo v1; exec sleep 3600"
+    stack, _ = deploy("upd", UPDATE.replace("@COMMAND@", good))
+    first = run_converge(stack)
+    assert first["converged"] is True, first.get("msg")
+    bad = "echo v2-broken; exit 4"
+    deploy("upd", UPDATE.replace("@COMMAND@", bad), stack=stack)
+    result = run_converge(stack, timeout=120)
+    assert result["failed"] is True
+    assert result["status"] == "failed", result["msg"]
+    (failure,) = result["failures"]
+    assert "update paused" in failure["error"]
+    assert "v2-broken" in "\n".join(failure["logs"])
+
+
+def test_missing_stack_is_an_error(api):
+    stack = f"cccit_none_{uuid.uuid4().hex[:8]}"
+    result = run_converge(stack)
+    assert result["failed"] is True
+    assert result["msg"] == f"no services in stack {stack}"
+
+
+def test_check_mode_reports_without_waiting(api, deploy):
+    stack, _ = deploy("check", CRASH)
+    result = run_converge(stack, check=True, timeout=120)
+    assert result.get("failed") is not True, result.get("msg")
+    assert result["converged"] is False
+    assert result["status"] in ("pending", "failed")
+    assert result["elapsed"] < 10
