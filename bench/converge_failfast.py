@@ -35,6 +35,8 @@ from typing import Any
 
 import docker
 
+from ccci.ansible import run_module
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "collections"))
 
@@ -43,7 +45,6 @@ from ansible_collections.ccci.recipe.plugins.module_utils.swarm_state import (  
 )
 
 IMAGE = os.environ.get("CCCI_TEST_IMAGE", "ccci-example/base:bookworm")
-ANSIBLE = str(Path(sys.executable).with_name("ansible"))
 NAMESPACE = "com.docker.stack.namespace"
 
 CRASH = """
@@ -74,39 +75,10 @@ services:
 """
 
 
-def run_module(stack: str, **args: Any) -> tuple[dict[str, Any], float]:
-    """Run the module via ansible; return its result and the wall time ansible exited."""
-    module_args = " ".join(f"{k}={v}" for k, v in {"stack": stack, **args}.items())
-    env = {
-        **os.environ,
-        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_DEPRECATION_WARNINGS": "0",
-    }
-    proc = subprocess.run(
-        [
-            ANSIBLE,
-            "localhost",
-            "-m",
-            "ccci.recipe.stack_converge",
-            "-a",
-            module_args,
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    returned = time.time()
-    try:
-        result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError) as exc:
-        raise SystemExit(f"unexpected ansible output:\n{proc.stdout}\n{proc.stderr}") from exc
-    return result, returned
+def converge(stack: str, **args: Any) -> tuple[dict[str, Any], float]:
+    """Run the module via ansible-runner; return its result and the wall time it returned."""
+    result = run_module("ccci.recipe.stack_converge", {"stack": stack, **args}, project_root=REPO)
+    return result, time.time()
 
 
 def deploy(stack: str, compose: str, workdir: Path) -> float:
@@ -150,7 +122,7 @@ def bench_crash(api: docker.APIClient, workdir: Path) -> dict[str, Any]:
     stack = f"cccib_crash_{uuid.uuid4().hex[:8]}"
     try:
         deployed = deploy(stack, CRASH.format(image=IMAGE), workdir)
-        result, returned = run_module(stack, since=f"{deployed:.6f}", timeout=300)
+        result, returned = converge(stack, since=f"{deployed:.6f}", timeout=300)
         module_returned = result["started"] + result["elapsed"]
         failures = failure_times(api, f"{stack}_crash", deployed)
         threshold = 3
@@ -174,7 +146,7 @@ def bench_healthy(api: docker.APIClient, workdir: Path, after: float) -> dict[st
     stack = f"cccib_ok_{uuid.uuid4().hex[:8]}"
     try:
         deployed = deploy(stack, HEALTHY.format(image=IMAGE, after=after), workdir)
-        result, returned = run_module(stack, timeout=300)
+        result, returned = converge(stack, timeout=300)
         module_returned = result["started"] + result["elapsed"]
         running = [
             parse_timestamp(t["Status"]["Timestamp"])

@@ -7,8 +7,10 @@ to ``env/`` (a stale ``env/envvars`` would override what is passed), and a
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +61,17 @@ def _failure(event: dict[str, Any]) -> dict[str, Any]:
     return failure
 
 
+def ansible_env(project_root: Path) -> dict[str, str]:
+    """Environment for Ansible started by ccci: the project's config, this venv first."""
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        "ANSIBLE_CONFIG": str(project_root / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
 class PlaybookRunner:
     """Runs ``playbooks/<stage>.yml`` of the project for one run."""
 
@@ -78,15 +91,6 @@ class PlaybookRunner:
         self.inventory = inventory
         self.cancel = cancel
         self._count = 0
-
-    def _envvars(self) -> dict[str, str]:
-        bin_dir = str(Path(sys.executable).parent)
-        return {
-            "ANSIBLE_CONFIG": str(self.project_root / "ansible.cfg"),
-            "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_NOCOLOR": "1",
-            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
 
     def run(self, stage: str, playbook: str, extravars: dict[str, Any]) -> StageRun:
         """Run one playbook; returns when it ends or is cancelled."""
@@ -114,7 +118,7 @@ class PlaybookRunner:
             playbook=playbook,
             ident=ident,
             extravars=extravars,
-            envvars=self._envvars(),
+            envvars=ansible_env(self.project_root),
             suppress_env_files=True,
             quiet=True,
             event_handler=on_event,
@@ -132,3 +136,47 @@ class PlaybookRunner:
         )
         self.progress.stage_end(stage, result.status, duration)
         return result
+
+
+def run_module(
+    module: str,
+    args: dict[str, Any],
+    *,
+    project_root: Path,
+    check: bool = False,
+    host: str = "localhost",
+    inventory: str | None = None,
+) -> dict[str, Any]:
+    """Run one module ad hoc against ``host`` and return its result (for tools and tests).
+
+    Each call gets a throwaway private_data_dir; failed results are returned, not raised.
+    """
+    results: list[dict[str, Any]] = []
+
+    def on_event(event: dict[str, Any]) -> bool:
+        kind = event.get("event")
+        if kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
+            result = dict(event["event_data"].get("res", {}))
+            result["failed"] = kind != "runner_on_ok"
+            results.append(result)
+        return True
+
+    with tempfile.TemporaryDirectory(prefix="ccci-adhoc-") as private_data_dir:
+        cmdline = "--check" if check else None
+        runner = ansible_runner.run(
+            private_data_dir=private_data_dir,
+            project_dir=str(project_root),
+            host_pattern=host,
+            module=module,
+            module_args=json.dumps(args),
+            envvars=ansible_env(project_root),
+            inventory=inventory,
+            cmdline=cmdline,
+            suppress_env_files=True,
+            quiet=True,
+            event_handler=on_event,
+            cancel_callback=lambda: False,
+        )
+    if not results:
+        raise RuntimeError(f"{module} produced no result (status {runner.status})")
+    return results[-1]

@@ -8,7 +8,6 @@ The image comes from CCCI_TEST_IMAGE (default ccci-example/base:bookworm); it ne
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,7 +17,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
+
+from ccci.ansible import run_module
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
@@ -31,67 +33,24 @@ from ansible_collections.ccci.recipe.plugins.module_utils.swarm_state import (  
 pytestmark = pytest.mark.integration
 
 IMAGE = os.environ.get("CCCI_TEST_IMAGE", "ccci-example/base:bookworm")
-ANSIBLE = str(Path(sys.executable).with_name("ansible"))
 NAMESPACE = "com.docker.stack.namespace"
-
-
-def docker_client():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.APIClient(version="auto")
-        client.ping()
-    except Exception as exc:  # any failure means no usable daemon
-        pytest.skip(f"no Docker daemon: {exc}")
-    if not (client.info().get("Swarm") or {}).get("ControlAvailable"):
-        pytest.skip("this Docker daemon is not a swarm manager")
-    return client
 
 
 @pytest.fixture(scope="module")
 def api():
-    client = docker_client()
-    try:
-        client.inspect_image(IMAGE)
-    except Exception:
-        pytest.skip(f"test image {IMAGE} is not present (set CCCI_TEST_IMAGE)")
+    client = docker.APIClient(version="auto")
+    assert (client.info().get("Swarm") or {}).get("ControlAvailable"), (
+        "this Docker daemon is not a swarm manager: run scripts/prepare"
+    )
+    client.inspect_image(IMAGE)  # fails loudly when the test image was not built
     return client
 
 
 def run_converge(stack: str, *, check: bool = False, **args: Any) -> dict[str, Any]:
-    """Run the module through ``ansible`` ad hoc and return its result dict."""
-    module_args = " ".join(f"{key}={value}" for key, value in {"stack": stack, **args}.items())
-    env = {
-        **os.environ,
-        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "ANSIBLE_DEPRECATION_WARNINGS": "0",
-    }
-    proc = subprocess.run(
-        [
-            ANSIBLE,
-            "localhost",
-            "-m",
-            "ccci.recipe.stack_converge",
-            "-a",
-            module_args,
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            *(["--check"] if check else []),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    """Run the module through ansible-runner ad hoc and return its result dict."""
+    return run_module(
+        "ccci.recipe.stack_converge", {"stack": stack, **args}, project_root=REPO, check=check
     )
-    try:
-        output = json.loads(proc.stdout)
-        return output["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError) as exc:
-        raise AssertionError(
-            f"unexpected ansible output (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-        ) from exc
 
 
 def wait_gone(api, stack: str, timeout: float = 90.0) -> None:
