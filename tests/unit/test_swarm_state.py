@@ -506,3 +506,30 @@ def test_update_in_progress_reason_names_the_stuck_task():
     verdict, _ = judge([app], [stuck, make_task(app, slot=1)])
     assert verdict.status == ss.PENDING
     assert "host-mode port already in use" in verdict.services[0].reason
+
+
+
+def _without_healthcheck() -> dict[str, Any]:
+    service = make_service()
+    del service["Spec"]["TaskTemplate"]["ContainerSpec"]["Healthcheck"]
+    return service
+
+
+def test_running_without_healthcheck_must_settle_first():
+    """A process that exits right after starting is briefly `running`; that is no convergence."""
+    service = _without_healthcheck()
+    task = make_task(service, at="2026-11-27T08:34:00Z")
+    started = ss.parse_timestamp("2026-11-27T08:34:00Z")
+    young = ss.judge_service(service, [task], now=started + 1, min_running=3.0)
+    assert young.status == ss.PENDING
+    assert "not yet 3s (no healthcheck)" in young.reason
+    settled = ss.judge_service(service, [task], now=started + 4, min_running=3.0)
+    assert settled.status == ss.CONVERGED
+
+
+def test_running_with_healthcheck_counts_at_once():
+    service = make_service()
+    task = make_task(service, at="2026-11-27T08:34:00Z")
+    started = ss.parse_timestamp("2026-11-27T08:34:00Z")
+    report = ss.judge_service(service, [task], now=started + 0.1, min_running=3.0)
+    assert report.status == ss.CONVERGED

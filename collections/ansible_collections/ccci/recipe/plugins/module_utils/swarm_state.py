@@ -434,18 +434,29 @@ def _update_culprit(message: str, tasks: list[dict[str, Any]]) -> str:
     return ""
 
 
+def has_healthcheck(service: dict[str, Any]) -> bool:
+    """Whether the service spec defines a healthcheck (then ``running`` means healthy)."""
+    spec = (service.get("Spec", {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    test = (spec.get("Healthcheck") or {}).get("Test") or []
+    return bool(test) and test[0] != "NONE"
+
+
 def judge_service(
     service: dict[str, Any],
     tasks: list[dict[str, Any]],
     *,
     nodes: list[dict[str, Any]] | None = None,
     unhealthy: frozenset[str] | set[str] = frozenset(),
+    now: float | None = None,
+    min_running: float = 0.0,
 ) -> ServiceReport:
     """Judge one service from its tasks (only this service's tasks).
 
     ``nodes`` is the node list (needed for global mode; when None the nodes the
     orchestrator already placed tasks on are used). ``unhealthy`` holds the IDs of
-    local containers whose Health.Status is unhealthy.
+    local containers whose Health.Status is unhealthy. Without a healthcheck a task
+    must have been running ``min_running`` seconds at ``now``: a process that exits
+    right after starting is briefly ``running`` too.
     """
     name = service_name(service)
     mode = service_mode(service)
@@ -457,9 +468,16 @@ def judge_service(
 
     problems: list[str] = []
     good: list[dict[str, Any]] = []
+    settle = min_running if now is not None and not has_healthcheck(service) else 0.0
     for task in active:
+        since = parse_timestamp((task.get("Status") or {}).get("Timestamp"))
         if task_state(task) != "running":
             problems.append(_describe_pending(task))
+        elif settle and since is not None and now - since < settle:
+            problems.append(
+                f"{_short(task)} running for {now - since:.1f}s, "
+                f"not yet {settle:g}s (no healthcheck)"
+            )
         elif not task_is_current(task, service):
             problems.append(f"{_short(task)} runs an outdated spec")
         elif task_container_id(task) and task_container_id(task) in unhealthy:
@@ -585,6 +603,8 @@ def judge_stack(
     max_task_failures: int = 3,
     nodes: list[dict[str, Any]] | None = None,
     unhealthy: frozenset[str] | set[str] = frozenset(),
+    now: float | None = None,
+    min_running: float = 0.0,
 ) -> StackVerdict:
     """Judge a whole stack and update ``tracker`` with the failures seen now."""
     if not services:
@@ -595,7 +615,9 @@ def judge_stack(
     for service in sorted(services, key=service_name):
         own = grouped.get(str(service.get("ID")), [])
         tracker.observe(service, own)
-        report = judge_service(service, own, nodes=nodes, unhealthy=unhealthy)
+        report = judge_service(
+            service, own, nodes=nodes, unhealthy=unhealthy, now=now, min_running=min_running
+        )
         report.task_failures = tracker.count(report.name)
         threshold = failure_threshold(service, max_task_failures)
         if report.status != FAILED and report.task_failures >= threshold:

@@ -58,6 +58,13 @@ options:
         window, fails once swarm stops restarting it.
     type: int
     default: 3
+  min_running:
+    description:
+      - Seconds a task of a service without a healthcheck must have been running to
+        count. A process that exits right after starting is briefly C(running) too;
+        with a healthcheck, swarm only reports C(running) once the task is healthy.
+    type: float
+    default: 3
   poll_interval:
     description: Seconds between two looks at the stack.
     type: float
@@ -359,6 +366,7 @@ def main() -> None:
             "timeout": {"type": "int"},
             "default_timeout": {"type": "int", "default": 300},
             "max_task_failures": {"type": "int", "default": 3},
+            "min_running": {"type": "float", "default": 3.0},
             "poll_interval": {"type": "float", "default": 0.5},
             "log_lines": {"type": "int", "default": 20},
             "since": {"type": "str"},
@@ -442,6 +450,8 @@ def main() -> None:
             max_task_failures=params["max_task_failures"],
             nodes=nodes,
             unhealthy=unhealthy,
+            now=time.time(),
+            min_running=params["min_running"],
         )
         result["services"] = [s.as_dict() for s in verdict.services]
         result["version"] = verdict.version
