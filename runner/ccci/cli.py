@@ -30,6 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--domain", help="app domain (default: <recipe>-<run id>.ccci.test)")
     run.add_argument("--inventory", help="Ansible inventory of the swarm host")
 
+    check = sub.add_parser(
+        "check", help="validate a recipe and its CI config without deploying anything"
+    )
+    check.add_argument("recipe")
+    check.add_argument("--ref", help="git ref to check (default: the recipe's HEAD)")
+    check.add_argument("--repo", help="path of the recipe repository (default: found by name)")
+
+    sub.add_parser("config-doc", help="print docs/recipe-config.md, generated from the registry")
+
     examples = sub.add_parser(
         "examples", help="materialize the bundled example recipes as git repositories"
     )
@@ -48,6 +57,26 @@ def _run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _check(args: argparse.Namespace) -> int:
+    from ccci.check import check_recipe
+
+    problems = check_recipe(args.recipe, args.ref, repo=args.repo)
+    for problem in problems:
+        print(f"problem: {problem}")
+    if problems:
+        print(f"{args.recipe}: {len(problems)} problem(s)")
+        return 1
+    print(f"{args.recipe}: ok")
+    return 0
+
+
+def _config_doc(_args: argparse.Namespace) -> int:
+    from ccci.config.docs import render
+
+    print(render(), end="")
+    return 0
+
+
 def _examples(args: argparse.Namespace) -> int:
     from ccci.examples import materialize_all
 
@@ -61,7 +90,7 @@ def _examples(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run, "examples": _examples}
+    handlers = {"run": _run, "check": _check, "config-doc": _config_doc, "examples": _examples}
     return handlers[args.command](args)
 
 

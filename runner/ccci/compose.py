@@ -18,6 +18,7 @@ import yaml
 from ccci.envfile import expand, variables_used
 from ccci.errors import BadInput
 
+SECTIONS = ("services", "volumes", "networks", "secrets", "configs")
 _PORT_LABEL = re.compile(r"^traefik\.http\.services\.[^.]+\.loadbalancer\.server\.port$")
 
 
@@ -75,54 +76,54 @@ def _strings_variables(node: Any) -> set[str]:
     return set()
 
 
+def read_compose_file(recipe_dir: Path, name: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """One compose file of the recipe, checked and interpolated with ``env``.
+
+    Raises BadInput naming the file: outside the recipe, missing, invalid YAML, a
+    section of the wrong shape, or variables that ``env`` does not set.
+    """
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise BadInput(f"compose file {name!r} is outside the recipe")
+    path = recipe_dir / name
+    if not path.is_file():
+        raise BadInput(f"compose file {name} not found in the recipe (from COMPOSE_FILE)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise BadInput(f"compose file {name} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"compose file {name} is not a YAML mapping")
+    unset = sorted(v for v in _strings_variables(data) if v not in env)
+    if unset:
+        raise BadInput(
+            f"compose file {name} needs {', '.join(unset)}, which nothing sets "
+            "(.env.sample, abra.sh, or the recipe's EXTRA_ENV)"
+        )
+    for section in SECTIONS:
+        if not isinstance(data.get(section) or {}, dict):
+            raise BadInput(f"compose file {name}: '{section}' must be a mapping")
+    return _interpolate(data, env)
+
+
 def load_compose(
     recipe_dir: Path, compose_files: list[str], env: Mapping[str, str]
 ) -> ComposeProject:
-    """Load, check and merge ``compose_files`` (relative to ``recipe_dir``).
-
-    Raises BadInput naming the file for a missing file, invalid YAML, a file without
-    services where the first must have them, or variables that ``env`` does not set.
-    """
+    """Read and merge ``compose_files`` in order, as ``docker stack deploy -c ...`` would."""
     if not compose_files:
         raise BadInput("COMPOSE_FILE names no compose file")
-    paths: list[Path] = []
     project: ComposeProject | None = None
     for name in compose_files:
-        if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise BadInput(f"compose file {name!r} is outside the recipe")
-        path = recipe_dir / name
-        if not path.is_file():
-            raise BadInput(f"compose file {name} not found in the recipe (from COMPOSE_FILE)")
-        text = path.read_text()
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise BadInput(f"compose file {name} is not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise BadInput(f"compose file {name} is not a YAML mapping")
-        unset = sorted(v for v in _strings_variables(data) if v not in env)
-        if unset:
-            raise BadInput(
-                f"compose file {name} needs {', '.join(unset)}, which nothing sets "
-                "(.env.sample, abra.sh, or the recipe's EXTRA_ENV)"
-            )
-        data = _interpolate(data, env)
-        services = data.get("services")
-        if services is not None and not isinstance(services, dict):
-            raise BadInput(f"compose file {name}: 'services' must be a mapping")
+        data = read_compose_file(recipe_dir, name, env)
         if project is None:
-            if not services:
+            if not data.get("services"):
                 raise BadInput(f"compose file {name} defines no services")
-            project = ComposeProject(files=paths, version=str(data.get("version", "3.8")))
-        for section in ("services", "volumes", "networks", "secrets", "configs"):
-            entries = data.get(section) or {}
-            if not isinstance(entries, dict):
-                raise BadInput(f"compose file {name}: '{section}' must be a mapping")
+            project = ComposeProject(files=[], version=str(data.get("version", "3.8")))
+        for section in SECTIONS:
             target = getattr(project, section)
-            for key, value in entries.items():
+            for key, value in (data.get(section) or {}).items():
                 target.setdefault(key, {})
                 _merge(target[key], value or {})
-        paths.append(path)
+        project.files.append(recipe_dir / name)
     assert project is not None
     return project
 
