@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from ccci.config import HookCtx
+from ccci.markers import Marker
 
 
 def _url(ctx: HookCtx, path: str) -> str:
@@ -27,3 +28,19 @@ def pre_install(ctx: HookCtx) -> None:
     ).split()
     if leftover:
         raise RuntimeError(f"volumes of {ctx.stack} already exist: {leftover}")
+
+
+def _seed_note(ctx: HookCtx) -> Marker:
+    """Add a note through the app; the row must be in PostgreSQL afterwards."""
+    text = f"ccci marker {ctx.stack} {ctx.op}"
+    response = requests.post(_url(ctx, "/notes"), data=text.encode(),
+                             headers={"Host": ctx.domain}, timeout=10)
+    response.raise_for_status()
+    query = "select body from notes"
+    return Marker.exec("db", f"runuser -u postgres -- psql -tA -c '{query}' notes", text,
+                       "note row in the notes table")
+
+
+def pre_upgrade(ctx: HookCtx) -> Marker:
+    """Seed a note before upgrading."""
+    return _seed_note(ctx)

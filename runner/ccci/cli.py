@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repo", help="path of the recipe repository (default: found by name)")
     run.add_argument("--domain", help="app domain (default: <recipe>-<run id>.ccci.test)")
     run.add_argument("--inventory", help="Ansible inventory of the swarm host")
+    run.add_argument(
+        "--upgrade-from", type=int, metavar="N",
+        help="upgrade from the Nth previous published version through each later one",
+    )
 
     check = sub.add_parser(
         "check", help="validate a recipe and its CI config without deploying anything"
@@ -50,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     request = RunRequest(
         recipe=args.recipe, ref=args.ref, stages=args.stages, keep=args.keep,
         repo=args.repo, domain=args.domain, inventory=args.inventory,
+        upgrade_from=args.upgrade_from,
     )
     result, path = Orchestrator(request).run()
     print(summary(result))

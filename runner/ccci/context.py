@@ -4,6 +4,10 @@
 before anything is deployed; ``ansible-playbook playbooks/<stage>.yml`` makes it
 through the ``ccci.recipe.run_context`` action when none exists yet. Both call
 ``create_run``; every later stage reads the same ``context.json``.
+
+A run deploys one or more *plans*: the version under test (``target``) and, for the
+upgrade tier, each published version it upgrades from. Each plan has its own
+checkout and deploy environment; the app (domain, stack, volumes, secrets) is shared.
 """
 
 from __future__ import annotations
@@ -17,13 +21,36 @@ from pathlib import Path
 from typing import Any
 
 from ccci import git, paths
-from ccci.config import HookCtx, load_recipe_config
+from ccci.compose import labels_of
+from ccci.config import HookCtx, RecipeConfig, load_recipe_config
 from ccci.deploy_env import plan_deploy
 from ccci.errors import BadInput
 from ccci.names import check_domain, check_recipe_name, stack_name
+from ccci.upgrade_path import upgrade_path
 from ccci.versions import sort_versions
+from ccci.worktree import overlay_worktree
 
 CONTEXT_FILE = "context.json"
+TARGET = "target"
+
+
+@dataclass
+class DeployPlan:
+    """One version of the recipe, checked out and ready to deploy."""
+
+    name: str
+    commit: str
+    version: str | None
+    checkout: str
+    env: dict[str, str]
+    compose_files: list[str]
+    compose_version: str
+    secrets: list[dict[str, Any]]
+    http_service: str
+    http_port: int
+    services: list[str]
+    volumes: list[str]
+    networks: list[str]
 
 
 @dataclass
@@ -36,23 +63,27 @@ class RunContext:
     commit: str
     version: str | None
     run_dir: str
-    checkout: str
     repo: str
     config_root: str
     domain: str
     stack: str
-    env: dict[str, str]
-    compose_files: list[str]
-    compose_version: str
     overlay: str | None
-    secrets: list[dict[str, Any]]
-    http_service: str
-    http_port: int
-    services: list[str]
-    volumes: list[str]
-    networks: list[str]
+    plans: dict[str, dict[str, Any]]
+    upgrade_path: list[str] = field(default_factory=list)
+    upgrade_skip: str = ""
+    upgrade_extra_env: dict[str, str] = field(default_factory=dict)
+    worktree_changes: list[str] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
     created: str = ""
+
+    @property
+    def target(self) -> dict[str, Any]:
+        return self.plans[TARGET]
+
+    @property
+    def first_plan(self) -> str:
+        """The plan the run's one fresh deploy uses."""
+        return self.upgrade_path[0] if self.upgrade_path else TARGET
 
     def save(self) -> Path:
         path = Path(self.run_dir) / CONTEXT_FILE
@@ -83,6 +114,54 @@ def find_recipe_repo(recipe: str, repo: str | None = None) -> Path:
     )
 
 
+def _env_value(config: RecipeConfig, key: str, domain: str) -> dict[str, str]:
+    value = config.get(key)
+    if callable(value):
+        ctx = HookCtx(domain=domain, base_url="", meta=config.resolved(), op="plan",
+                      stack=stack_name(domain))
+        value = value(ctx)
+        if not isinstance(value, dict):
+            raise BadInput(f"{config.recipe}: {key}(ctx) must return a dict, not {value!r}")
+    return {str(k): str(v) for k, v in (value or {}).items()}
+
+
+def _version_label(labels: dict[str, dict[str, str]], stack: str) -> str | None:
+    for service_labels in labels.values():
+        if f"coop-cloud.{stack}.version" in service_labels:
+            return service_labels[f"coop-cloud.{stack}.version"]
+    return None
+
+
+def make_plan(
+    name: str, checkout: Path, commit: str, domain: str, config: RecipeConfig
+) -> DeployPlan:
+    """Plan the deploy of one checked-out version; BadInput on any problem."""
+    deploy = plan_deploy(
+        checkout, domain, _env_value(config, "EXTRA_ENV", domain), config.get("COMPOSE_FILE")
+    )
+    project = deploy.project
+    labels = {svc: labels_of(spec) for svc, spec in project.services.items()}
+    tags_here = sort_versions(git.tags_at(checkout, commit))
+    version = _version_label(labels, stack_name(domain)) or (
+        tags_here[-1].tag if tags_here else None
+    )
+    return DeployPlan(
+        name=name,
+        commit=commit,
+        version=version,
+        checkout=str(checkout),
+        env=deploy.env,
+        compose_files=deploy.compose_files,
+        compose_version=project.version,
+        secrets=[asdict(s) for s in deploy.secrets],
+        http_service=deploy.http_service,
+        http_port=deploy.http_port,
+        services=sorted(project.services),
+        volumes=sorted(k for k, v in project.volumes.items() if not v.get("external")),
+        networks=sorted(k for k, v in project.networks.items() if not v.get("external")),
+    )
+
+
 def create_run(
     recipe: str,
     ref: str | None = None,
@@ -92,11 +171,16 @@ def create_run(
     run_id: str | None = None,
     run_dir: Path | None = None,
     config_root: Path | None = None,
+    upgrade: bool = False,
+    upgrade_from: int | None = None,
 ) -> RunContext:
-    """Validate the input, check the recipe out and plan the deploy.
+    """Validate the input, check the recipe out and plan every deploy of the run.
 
-    Raises BadInput (nothing deployed, nothing left but the run directory) for an
-    unsafe or unknown recipe, a missing ref, invalid compose files or config.
+    Without ``ref`` the version under test is the repository's working tree: HEAD
+    plus uncommitted and untracked files, as a maintainer has it. With ``upgrade``
+    the published versions to upgrade from are checked out and planned too. Raises
+    BadInput (nothing deployed) for an unsafe or unknown recipe, a missing ref,
+    invalid compose files or config.
     """
     check_recipe_name(recipe)
     run_id = run_id or new_run_id()
@@ -108,45 +192,47 @@ def create_run(
     stamp = datetime.now(UTC)
     run_dir = (run_dir or paths.runs_root() / f"{stamp:%Y%m%d-%H%M%S}-{recipe}-{run_id}").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
+
     checkout = run_dir / "recipe"
     if checkout.exists():
         shutil.rmtree(checkout)
     git.clone_at(source, checkout, commit)
+    changes = overlay_worktree(source, checkout) if ref is None else []
+    target = make_plan(TARGET, checkout, commit, domain, config)
+    all_tags = git.tags(checkout)
 
-    overrides = config.get("EXTRA_ENV")
-    if callable(overrides):
-        ctx = HookCtx(domain=domain, base_url="", meta=config.resolved(), op="plan",
-                      stack=stack_name(domain))
-        overrides = overrides(ctx)
-    plan = plan_deploy(checkout, domain, overrides, config.get("COMPOSE_FILE"))
+    path = upgrade_path(all_tags, target.version,
+                        pinned_base=config.get("UPGRADE_BASE_VERSION"),
+                        hops_back=upgrade_from) if upgrade else None
+    plans = {TARGET: asdict(target)}
+    for tag in path.versions if path else ():
+        tag_checkout = run_dir / "versions" / tag
+        if tag_checkout.exists():
+            shutil.rmtree(tag_checkout)
+        tag_commit = git.resolve_ref(checkout, f"refs/tags/{tag}")
+        git.clone_at(source, tag_checkout, tag_commit)
+        plans[tag] = asdict(make_plan(tag, tag_checkout, tag_commit, domain, config))
+
     overlay = config.overlay()
     if overlay:
         shutil.copy(overlay, run_dir / "compose.ccci.yml")
-    all_tags = git.tags(checkout)
-    here = sort_versions(git.tags_at(checkout, commit))
-    project = plan.project
     context = RunContext(
         run_id=run_id,
         recipe=recipe,
         ref=ref or "HEAD",
         commit=commit,
-        version=here[-1].tag if here else None,
+        version=target.version,
         run_dir=str(run_dir),
-        checkout=str(checkout),
         repo=str(source),
         config_root=str(config_root),
         domain=domain,
         stack=stack_name(domain),
-        env=plan.env,
-        compose_files=plan.compose_files,
-        compose_version=project.version,
         overlay=str(run_dir / "compose.ccci.yml") if overlay else None,
-        secrets=[asdict(s) for s in plan.secrets],
-        http_service=plan.http_service,
-        http_port=plan.http_port,
-        services=sorted(project.services),
-        volumes=sorted(k for k, v in project.volumes.items() if not v.get("external")),
-        networks=sorted(k for k, v in project.networks.items() if not v.get("external")),
+        plans=plans,
+        upgrade_path=list(path.versions) if path else [],
+        upgrade_skip=path.skip_reason if path else "",
+        upgrade_extra_env=_env_value(config, "UPGRADE_EXTRA_ENV", domain),
+        worktree_changes=changes,
         versions=[v.tag for v in sort_versions(all_tags)],
         created=stamp.isoformat(timespec="seconds"),
     )
@@ -158,4 +244,3 @@ def load_run(run_dir: Path) -> RunContext:
     """The context an earlier stage of this run saved."""
     data = json.loads((run_dir / CONTEXT_FILE).read_text())
     return RunContext(**data)
-

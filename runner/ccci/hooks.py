@@ -17,6 +17,7 @@ from typing import Any
 
 from ccci.config import HookCtx, RecipeConfig, load_recipe_config
 from ccci.context import RunContext, load_run
+from ccci.markers import Marker, record_check, record_seeded, seeded
 
 DEPLOY_STATE = "deploy.json"
 
@@ -99,5 +100,47 @@ def run_hook(
             error = f"{name} returned {returned!r}" if probe_failed else ""
             outcome = HookOutcome(True, not probe_failed, returned, error, attempts)
         if outcome.ok or retry_for <= 0 or time.monotonic() + interval > deadline:
-            return outcome
+            break
         time.sleep(interval)
+    if outcome.ok and isinstance(outcome.returned, Marker):
+        record_seeded(run_dir, op, outcome.returned)
+        outcome.returned = outcome.returned.to_dict()
+    return outcome
+
+
+@dataclass
+class MarkerCheck:
+    """The outcome of looking for a seeded marker."""
+
+    seeded: bool
+    found: bool = False
+    description: str = ""
+    seen: str = ""
+
+
+def check_marker(
+    run_dir: Path, seeded_by: str, after: str, *, host_spec: str = "local://",
+    retry_for: float = 0.0, interval: float = 2.0,
+) -> MarkerCheck:
+    """Look for the marker ``pre_<seeded_by>`` seeded; record the check in the run.
+
+    Retried for ``retry_for`` seconds, since an app may answer before it has loaded
+    everything; an exception while probing counts as not found.
+    """
+    marker = seeded(run_dir, seeded_by)
+    if marker is None:
+        return MarkerCheck(seeded=False)
+    context = load_run(run_dir)
+    config = load_recipe_config(context.recipe, Path(context.config_root))
+    ctx = make_ctx(context, config, after, host_spec)
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            found, seen = marker.probe(ctx)
+        except Exception as exc:
+            found, seen = False, _describe(exc)
+        if found or time.monotonic() + interval > deadline:
+            break
+        time.sleep(interval)
+    record_check(run_dir, seeded_by, after, found, seen)
+    return MarkerCheck(True, found, marker.description, seen)

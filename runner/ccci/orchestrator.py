@@ -22,11 +22,13 @@ from ccci.ansible import PlaybookRunner, StageRun
 from ccci.context import RunContext, create_run, new_run_id
 from ccci.errors import CcciError
 from ccci.hooks import deploy_state
+from ccci.levels import TIERS
+from ccci.markers import load_markers
 from ccci.names import RECIPE_NAME
 from ccci.progress import Progress
 from ccci.results import RunResult, TierResult, write_junit, write_results
 
-AVAILABLE_TIERS = ("install",)
+AVAILABLE_TIERS = ("install", "upgrade")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -41,6 +43,7 @@ class RunRequest:
     repo: str | None = None
     domain: str | None = None
     inventory: str | None = None
+    upgrade_from: int | None = None
 
 
 class _Interrupt:
@@ -102,6 +105,7 @@ class Orchestrator:
                 context = create_run(
                     request.recipe, request.ref, repo=request.repo, domain=request.domain,
                     run_id=run_id, run_dir=run_dir,
+                    upgrade="upgrade" in request.stages, upgrade_from=request.upgrade_from,
                 )
             except CcciError as exc:
                 return self._refused(result, exc, run_dir, started)
@@ -150,20 +154,31 @@ class Orchestrator:
         return runner.run(stage, f"playbooks/{stage}.yml", {"run_dir": context.run_dir})
 
     def _tiers(self, result: RunResult, context: RunContext, runner: PlaybookRunner) -> None:
-        for tier in self.request.stages:
+        # Tiers run in ladder order whatever order they were asked in.
+        for tier in sorted(self.request.stages, key=TIERS.index):
             if self.interrupt.requested:
                 result.tiers[tier] = TierResult("not_run", "interrupted")
                 continue
+            install = result.tiers.get("install")
+            if tier != "install" and install and install.status != "passed":
+                result.tiers[tier] = TierResult("not_run", "no live app: install failed")
+                continue
+            if tier == "upgrade" and not context.upgrade_path:
+                result.tiers[tier] = TierResult("skipped", context.upgrade_skip)
+                continue
             stage = self._stage(runner, tier, context)
-            result.tiers[tier] = self._verdict(stage, context)
+            result.tiers[tier] = self._verdict(tier, stage, context)
 
-    def _verdict(self, stage: StageRun, context: RunContext) -> TierResult:
-        state = deploy_state(Path(context.run_dir))
+    def _verdict(self, tier: str, stage: StageRun, context: RunContext) -> TierResult:
+        run_dir = Path(context.run_dir)
+        state = deploy_state(run_dir)
         details: dict[str, Any] = {"artifacts": stage.artifact_dir}
         deploys = state.get("deploys", [])
-        if deploys:
-            details["deploy"] = deploys[-1]
+        if tier == "install" and deploys:
+            details["deploy"] = deploys[0]
             details["published_port"] = state.get("published_port")
+        if tier == "upgrade":
+            details.update(upgrade_details(context, deploys, load_markers(run_dir)))
         if stage.failures:
             details["failures"] = stage.failures
         if stage.status == "canceled":
@@ -184,6 +199,8 @@ class Orchestrator:
         state = deploy_state(folder) if folder.is_dir() else {}
         deploys = state.get("deploys", [])
         result.fresh_deploys = sum(1 for d in deploys if d.get("op") == "install")
+        if result.fresh_deploys > 1 and not result.error:
+            result.error = f"the run made {result.fresh_deploys} fresh deploys; one is allowed"
         converged = [d for d in deploys if d.get("converged")]
         if converged:
             result.version_deployed = converged[-1].get("version")
@@ -191,6 +208,7 @@ class Orchestrator:
         result.duration = round(time.monotonic() - started, 3)
         if not result.exit_code:
             failed = any(t.status in ("failed", "error") for t in result.tiers.values())
+            failed = failed or bool(result.error)
             failed = failed or (result.teardown is not None and result.teardown.status != "passed")
             result.exit_code = EXIT_FAILED if failed else EXIT_OK
             if self.interrupt.requested:
@@ -198,6 +216,20 @@ class Orchestrator:
         path = write_results(result, folder)
         write_junit(result, folder)
         return result, path
+
+
+def upgrade_details(
+    context: RunContext, deploys: list[dict[str, Any]], markers: dict[str, Any]
+) -> dict[str, Any]:
+    """Base, target, each hop and the marker checks, for results.json."""
+    return {
+        "base_version": context.upgrade_path[0] if context.upgrade_path else None,
+        "target_version": context.version,
+        "target_commit": context.commit,
+        "hops": [d for d in deploys if d.get("op") == "upgrade"],
+        "marker": markers.get("seeded", {}).get("upgrade"),
+        "marker_checks": [c for c in markers.get("checks", []) if c["seeded_by"] == "upgrade"],
+    }
 
 
 def summary(result: RunResult) -> str:

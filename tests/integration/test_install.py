@@ -11,7 +11,7 @@ LATEST = {"example-site": "1.2.0+1.22", "example-notes": "1.2.0+0.3.0"}
 
 @pytest.mark.parametrize("recipe", sorted(LATEST))
 def test_example_installs_and_leaves_nothing(ccci, docker_client, recipe):
-    call = ccci("run", recipe)
+    call = ccci("run", recipe, "--stages", "install")
     results = call.results
     assert call.rc == 0, call.output
     install = results["tiers"]["install"]
@@ -28,6 +28,9 @@ def test_crash_looping_service_fails_fast_with_its_logs(ccci, docker_client):
     call = ccci("run", "crashloop")
     results = call.results
     assert call.rc == 1
+    assert results["tiers"]["upgrade"] == {
+        "status": "not_run", "reason": "no live app: install failed", "duration": 0.0,
+        "details": {}}
     install = results["tiers"]["install"]
     assert install["status"] == "failed"
     assert "Wait for the stack to converge" in install["reason"]

@@ -1,12 +1,16 @@
 """Loading a recipe's CI config: defaults, validation, hook signatures."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ccci.config import load_recipe_config
 from ccci.config.loader import ConfigError
 from ccci.config.registry import REGISTRY, role_vars
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write(root, recipe, meta=None, hooks=None):
@@ -103,3 +107,17 @@ def test_same_key_in_both_files_is_refused(tmp_path):
 def test_every_key_is_documented():
     for key in REGISTRY.values():
         assert key.description.endswith("."), key.name
+
+
+def test_role_argument_specs_agree_with_the_registry():
+    """Role variables fed from the config keep the registry's defaults and types."""
+    roles = ROOT / "collections/ansible_collections/ccci/recipe/roles"
+    types = {str: "str", int: "int", list: "list", dict: "dict"}
+    for key in REGISTRY.values():
+        if not key.role_var:
+            continue
+        role = key.role_var.split("_", 1)[0]
+        spec = yaml.safe_load((roles / role / "meta/argument_specs.yml").read_text())
+        option = spec["argument_specs"]["main"]["options"][key.role_var]
+        assert option["type"] == types[key.types[0]], key.name
+        assert option.get("default") == key.default, key.name

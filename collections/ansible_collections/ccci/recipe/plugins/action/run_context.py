@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.ccci.recipe.plugins.module_utils.controller import CCCI_MISSING
 
@@ -23,7 +24,9 @@ class ActionModule(ActionBase):
     """Return the run context and the role variables of the recipe's CI config."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("run_dir", "recipe", "ref", "repo", "domain", "config_root"))
+    _VALID_ARGS = frozenset(
+        ("run_dir", "recipe", "ref", "repo", "domain", "config_root", "upgrade", "upgrade_from")
+    )
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -43,12 +46,15 @@ class ActionModule(ActionBase):
                     args["recipe"], args.get("ref"), repo=args.get("repo"),
                     domain=args.get("domain"), run_dir=run_dir,
                     config_root=Path(args["config_root"]) if args.get("config_root") else None,
+                    upgrade=boolean(args.get("upgrade", False)),
+                    upgrade_from=int(args["upgrade_from"]) if args.get("upgrade_from") else None,
                 )
                 created = True
             config = load_recipe_config(context.recipe, Path(context.config_root))
         except CcciError as exc:
             return {**result, "failed": True, "msg": str(exc)}
         values = {k: v for k, v in config.resolved().items() if not callable(v)}
-        return {**result, "changed": created, "context": asdict(context),
+        run = {**asdict(context), "fresh_plan": context.first_plan}
+        return {**result, "changed": created, "context": run,
                 "role_vars": role_vars(values), "run_dir": context.run_dir,
                 "run_id": context.run_id}

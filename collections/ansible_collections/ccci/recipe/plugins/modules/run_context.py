@@ -38,6 +38,13 @@ options:
   config_root:
     description: Folder of enrolled recipes' CI configs; default the project's C(recipes/).
     type: path
+  upgrade:
+    description: Also plan the published versions the upgrade tier deploys first.
+    type: bool
+    default: false
+  upgrade_from:
+    description: Start the upgrade this many published versions back and go through each.
+    type: int
 requirements:
   - the ccci Python package on the controller
 """

@@ -1,0 +1,48 @@
+# Copyright: ccci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Check on the controller that a seeded data marker survived an operation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
+    CCCI_MISSING,
+    host_spec,
+)
+
+try:
+    from ccci.errors import CcciError
+    from ccci.hooks import check_marker
+except ImportError:  # pragma: no cover - reported at run time
+    check_marker = None
+
+
+class ActionModule(ActionBase):
+    """Fail with "marker lost" when the marker ``pre_<seeded_by>`` seeded is gone."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("run_dir", "seeded_by", "after", "retry_for"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        if check_marker is None:
+            return {**result, "failed": True, "msg": CCCI_MISSING}
+        args = self._task.args
+        try:
+            check = check_marker(
+                Path(args["run_dir"]), args["seeded_by"], args.get("after", ""),
+                host_spec=host_spec(task_vars or {}),
+                retry_for=float(args.get("retry_for", 0)),
+            )
+        except CcciError as exc:
+            return {**result, "failed": True, "msg": str(exc)}
+        if not check.seeded:
+            return {**result, "skipped": True,
+                    "msg": f"no marker was seeded by pre_{args['seeded_by']}"}
+        result.update(marker=check.description, found=check.found, seen=check.seen)
+        if not check.found:
+            result.update(failed=True, msg=f"marker lost after {args.get('after')}: "
+                          f"{check.description} ({check.seen})")
+        return result

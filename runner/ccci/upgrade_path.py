@@ -1,0 +1,54 @@
+"""Which published versions an upgrade run deploys before the version under test.
+
+The base is the highest published version below the version under test, by the
+semver part of the tags; ``UPGRADE_BASE_VERSION`` pins it, and ``--upgrade-from N``
+starts N versions back and upgrades through every later one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ccci.errors import BadInput
+from ccci.versions import parse_version, previous_versions
+
+
+@dataclass(frozen=True)
+class UpgradePath:
+    """The versions to deploy before the target, oldest first; empty with a reason."""
+
+    versions: tuple[str, ...] = ()
+    skip_reason: str = ""
+
+
+def upgrade_path(
+    tags: list[str],
+    target: str | None,
+    *,
+    pinned_base: str | None = None,
+    hops_back: int | None = None,
+) -> UpgradePath:
+    """Plan the upgrade to ``target`` (a version string) from the published ``tags``."""
+    if pinned_base and hops_back:
+        raise BadInput("UPGRADE_BASE_VERSION and --upgrade-from cannot be used together")
+    if target is None or parse_version(target) is None:
+        return UpgradePath(skip_reason="the version under test has no version label or tag")
+    earlier = [v.tag for v in previous_versions(tags, target)]
+    if pinned_base:
+        if pinned_base not in tags:
+            raise BadInput(f"UPGRADE_BASE_VERSION {pinned_base} is not a published version")
+        if pinned_base not in earlier:
+            raise BadInput(f"UPGRADE_BASE_VERSION {pinned_base} is not below {target}")
+        return UpgradePath(versions=(pinned_base,))
+    if hops_back is not None:
+        if hops_back < 1:
+            raise BadInput("--upgrade-from must be 1 or more")
+        if hops_back > len(earlier):
+            raise BadInput(
+                f"--upgrade-from {hops_back}: only {len(earlier)} published version(s) "
+                f"below {target}"
+            )
+        return UpgradePath(versions=tuple(earlier[-hops_back:]))
+    if not earlier:
+        return UpgradePath(skip_reason=f"no published version below {target}")
+    return UpgradePath(versions=(earlier[-1],))

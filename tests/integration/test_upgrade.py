@@ -1,0 +1,129 @@
+"""The upgrade tier on the real swarm: base version, hops, version and data marker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import make_recipe_variant, run_objects
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSIONS = {
+    "example-site": ["1.0.0+1.22", "1.1.0+1.22", "1.2.0+1.22"],
+    "example-notes": ["1.0.0+0.1.0", "1.1.0+0.2.0", "1.2.0+0.3.0"],
+}
+
+
+def _assert_clean(call, docker_client) -> None:
+    assert call.results["teardown"]["status"] == "passed", call.results["teardown"]
+    assert run_objects(docker_client, call.run_id, call.results["stack"]) == {}
+
+
+@pytest.mark.parametrize("recipe", sorted(VERSIONS))
+def test_upgrade_from_the_previous_version_keeps_the_marker(ccci, docker_client, recipe):
+    *_, base, target = VERSIONS[recipe]
+    call = ccci("run", recipe)
+    results = call.results
+    assert call.rc == 0, call.output
+    assert results["tiers"]["install"]["details"]["deploy"]["version"] == base
+    upgrade = results["tiers"]["upgrade"]
+    assert upgrade["status"] == "passed", upgrade
+    details = upgrade["details"]
+    assert (details["base_version"], details["target_version"]) == (base, target)
+    [hop] = details["hops"]
+    assert hop["version"] == target
+    [check] = details["marker_checks"]
+    assert check["found"] is True
+    assert results["version_deployed"] == target
+    assert results["fresh_deploys"] == 1
+    assert results["level"] == 2
+    _assert_clean(call, docker_client)
+
+
+def test_chain_of_two_hops_checks_the_marker_at_each(ccci, docker_client):
+    first, second, target = VERSIONS["example-notes"]
+    call = ccci("run", "example-notes", "--upgrade-from", "2")
+    assert call.rc == 0, call.output
+    details = call.results["tiers"]["upgrade"]["details"]
+    assert details["base_version"] == first
+    assert [hop["version"] for hop in details["hops"]] == [second, target]
+    assert [c["after"] for c in details["marker_checks"]] == [
+        f"upgrade to {second}", f"upgrade to {target}"]
+    assert all(c["found"] for c in details["marker_checks"])
+    assert call.results["fresh_deploys"] == 1
+    _assert_clean(call, docker_client)
+
+
+def _missing_image(repo: Path) -> None:
+    compose = repo / "compose.yml"
+    compose.write_text(compose.read_text().replace(
+        "image: ccci-example/nginx:1.22", "image: ccci-example/nginx:9.99-missing"))
+
+
+def test_new_image_that_cannot_start_fails_the_upgrade_not_the_install(
+        ccci, docker_client, recipes_dir, tmp_path):
+    repo = make_recipe_variant(recipes_dir, "example-site", "bad-image", tmp_path, _missing_image)
+    call = ccci("run", "example-site", "--repo", str(repo))
+    results = call.results
+    assert call.rc == 1
+    assert results["tiers"]["install"]["status"] == "passed"
+    upgrade = results["tiers"]["upgrade"]
+    assert upgrade["status"] == "failed"
+    assert "Wait for the stack to converge" in upgrade["reason"]
+    assert "No such image: ccci-example/nginx:9.99-missing" in upgrade["reason"]
+    assert results["level"] == 1
+    _assert_clean(call, docker_client)
+
+
+def _recreate_table(repo: Path) -> None:
+    app = repo / "app.py"
+    text = app.read_text()
+    anchor = "CREATE TABLE IF NOT EXISTS notes"
+    assert anchor in text
+    app.write_text(text.replace(anchor, "DROP TABLE IF EXISTS notes; " + anchor, 1))
+    abra = repo / "abra.sh"
+    abra.write_text(abra.read_text().replace("APP_PY_VERSION=v3", "APP_PY_VERSION=v4"))
+
+
+def test_migration_that_recreates_the_table_fails_with_marker_lost(
+        ccci, docker_client, recipes_dir, tmp_path):
+    repo = make_recipe_variant(recipes_dir, "example-notes", "drop-table", tmp_path,
+                               _recreate_table)
+    call = ccci("run", "example-notes", "--repo", str(repo))
+    results = call.results
+    assert call.rc == 1
+    assert results["tiers"]["install"]["status"] == "passed"
+    upgrade = results["tiers"]["upgrade"]
+    assert upgrade["status"] == "failed"
+    assert "marker lost after upgrade to 1.2.0+0.3.0" in upgrade["reason"]
+    [check] = upgrade["details"]["marker_checks"]
+    assert check["found"] is False
+    _assert_clean(call, docker_client)
+
+
+def test_manual_upgrade_playbook_installs_the_base_then_upgrades(recipes_dir, tmp_path,
+                                                                 docker_client):
+    env = {**os.environ, "CCCI_RECIPES_DIR": str(recipes_dir), "ANSIBLE_NOCOLOR": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    run_dir = tmp_path / "manual-upgrade"
+    upgrade = subprocess.run(
+        ["ansible-playbook", "playbooks/upgrade.yml", "-e", "recipe=example-site",
+         "-e", f"run_dir={run_dir}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    context = json.loads((run_dir / "context.json").read_text())
+    teardown = subprocess.run(
+        ["ansible-playbook", "playbooks/teardown.yml", "-e", f"run_dir={run_dir}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert upgrade.returncode == 0, upgrade.stdout[-3000:]
+    deploys = json.loads((run_dir / "deploy.json").read_text())["deploys"]
+    assert [(d["op"], d["version"]) for d in deploys] == [
+        ("install", "1.1.0+1.22"), ("upgrade", "1.2.0+1.22")]
+    markers = json.loads((run_dir / "markers.json").read_text())
+    assert [c["found"] for c in markers["checks"]] == [True]
+    assert teardown.returncode == 0, teardown.stdout[-3000:]
+    assert run_objects(docker_client, context["run_id"], context["stack"]) == {}
