@@ -44,3 +44,28 @@ def _seed_note(ctx: HookCtx) -> Marker:
 def pre_upgrade(ctx: HookCtx) -> Marker:
     """Seed a note before upgrading."""
     return _seed_note(ctx)
+
+
+def pre_backup(ctx: HookCtx) -> Marker:
+    """Seed a note the backup must carry."""
+    return _seed_note(ctx)
+
+
+def BACKUP_VERIFY(ctx: HookCtx) -> bool:
+    """The dump in the snapshot is complete and holds the note seeded before the backup.
+
+    pg_dump writes its closing comment last, so a dump cut short by a crash or a full
+    disk lacks it even when it is not empty.
+    """
+    assert ctx.snapshot is not None
+    dump = ctx.snapshot.read_volume_file("postgres", "backup.sql").decode(errors="replace")
+    if "-- PostgreSQL database dump complete" not in dump:
+        raise ValueError(f"backup.sql is incomplete ({len(dump)} bytes, no closing line)")
+    return f"ccci marker {ctx.stack} backup" in dump
+
+
+def pre_restore(ctx: HookCtx) -> None:
+    """Delete every note, so only the restore can bring the marker back."""
+    deleted = ctx.exec("db", "runuser -u postgres -- psql -tA -c 'delete from notes' notes")
+    if not deleted.ok:
+        raise RuntimeError(f"could not delete the notes: {deleted.stderr}")

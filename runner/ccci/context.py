@@ -51,6 +51,7 @@ class DeployPlan:
     services: list[str]
     volumes: list[str]
     networks: list[str]
+    backup_services: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +74,7 @@ class RunContext:
     upgrade_skip: str = ""
     upgrade_extra_env: dict[str, str] = field(default_factory=dict)
     worktree_changes: list[str] = field(default_factory=list)
+    expected_na: dict[str, str] = field(default_factory=dict)
     versions: list[str] = field(default_factory=list)
     created: str = ""
 
@@ -159,6 +161,10 @@ def make_plan(
         services=sorted(project.services),
         volumes=sorted(k for k, v in project.volumes.items() if not v.get("external")),
         networks=sorted(k for k, v in project.networks.items() if not v.get("external")),
+        backup_services=sorted(
+            svc for svc, svc_labels in labels.items()
+            if svc_labels.get("backupbot.backup", "").lower() == "true"
+        ),
     )
 
 
@@ -233,6 +239,7 @@ def create_run(
         upgrade_skip=path.skip_reason if path else "",
         upgrade_extra_env=_env_value(config, "UPGRADE_EXTRA_ENV", domain),
         worktree_changes=changes,
+        expected_na=dict(config.get("EXPECTED_NA")),
         versions=[v.tag for v in sort_versions(all_tags)],
         created=stamp.isoformat(timespec="seconds"),
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ccci.config import HookCtx, RecipeConfig, load_recipe_config
+from ccci.config import HookCtx, RecipeConfig, Snapshot, load_recipe_config
 from ccci.context import RunContext, load_run
 from ccci.markers import Marker, record_check, record_seeded, seeded
 
@@ -47,10 +47,15 @@ def load_deps() -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
-def make_ctx(context: RunContext, config: RecipeConfig, op: str, host_spec: str) -> HookCtx:
+def make_ctx(
+    context: RunContext, config: RecipeConfig, op: str, host_spec: str,
+    snapshot: dict[str, Any] | None = None,
+) -> HookCtx:
     """The frozen context handed to hooks for operation ``op``."""
     port = deploy_state(Path(context.run_dir)).get("published_port")
     return HookCtx(
+        snapshot=Snapshot(**snapshot, stack=context.stack, host_spec=host_spec)
+        if snapshot else None,
         domain=context.domain,
         base_url=f"http://127.0.0.1:{port}" if port else "",
         meta=MappingProxyType(config.resolved()),
@@ -75,18 +80,21 @@ def run_hook(
     host_spec: str = "local://",
     retry_for: float = 0.0,
     interval: float = 2.0,
+    snapshot: dict[str, Any] | None = None,
+    require_true: bool = False,
 ) -> HookOutcome:
     """Call hook ``name`` if the recipe defines it.
 
     With ``retry_for`` the hook is a probe: called until it returns a true value or
     the time is up; an exception counts as "not yet" and the last one is reported.
+    With ``require_true`` a false return value is a failure too (a check hook).
     """
     context = load_run(run_dir)
     config = load_recipe_config(context.recipe, Path(context.config_root))
     hook = config.hooks.get(name)
     if hook is None:
         return HookOutcome(called=False, ok=True)
-    ctx = make_ctx(context, config, op, host_spec)
+    ctx = make_ctx(context, config, op, host_spec, snapshot)
     deadline = time.monotonic() + retry_for
     attempts = 0
     while True:
@@ -96,7 +104,7 @@ def run_hook(
         except Exception as exc:
             outcome = HookOutcome(True, False, error=_describe(exc), attempts=attempts)
         else:
-            probe_failed = retry_for > 0 and not returned
+            probe_failed = (retry_for > 0 or require_true) and not returned
             error = f"{name} returned {returned!r}" if probe_failed else ""
             outcome = HookOutcome(True, not probe_failed, returned, error, attempts)
         if outcome.ok or retry_for <= 0 or time.monotonic() + interval > deadline:

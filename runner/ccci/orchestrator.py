@@ -19,6 +19,7 @@ from typing import Any
 
 from ccci import paths
 from ccci.ansible import PlaybookRunner, StageRun
+from ccci.backups import last_good_snapshot, load_backups
 from ccci.context import RunContext, create_run, new_run_id
 from ccci.errors import CcciError
 from ccci.hooks import deploy_state
@@ -28,7 +29,7 @@ from ccci.names import RECIPE_NAME
 from ccci.progress import Progress
 from ccci.results import RunResult, TierResult, write_junit, write_results
 
-AVAILABLE_TIERS = ("install", "upgrade")
+AVAILABLE_TIERS = ("install", "upgrade", "backup", "restore")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -159,15 +160,29 @@ class Orchestrator:
             if self.interrupt.requested:
                 result.tiers[tier] = TierResult("not_run", "interrupted")
                 continue
-            install = result.tiers.get("install")
-            if tier != "install" and install and install.status != "passed":
-                result.tiers[tier] = TierResult("not_run", "no live app: install failed")
-                continue
-            if tier == "upgrade" and not context.upgrade_path:
-                result.tiers[tier] = TierResult("skipped", context.upgrade_skip)
+            blocked = self._blocked(tier, result, context)
+            if blocked:
+                result.tiers[tier] = blocked
                 continue
             stage = self._stage(runner, tier, context)
             result.tiers[tier] = self._verdict(tier, stage, context)
+
+    @staticmethod
+    def _blocked(tier: str, result: RunResult, context: RunContext) -> TierResult | None:
+        """Why ``tier`` cannot run (skipped with a reason, or not run), or None."""
+        if tier in context.expected_na:
+            return TierResult("skipped", f"declared not applicable: {context.expected_na[tier]}")
+        install = result.tiers.get("install")
+        if tier != "install" and install and install.status != "passed":
+            return TierResult("not_run", "no live app: install failed")
+        if tier == "upgrade" and not context.upgrade_path:
+            return TierResult("skipped", context.upgrade_skip)
+        if tier in ("backup", "restore") and not context.target["backup_services"]:
+            return TierResult("skipped", "not backup-capable: no service has backupbot.backup=true")
+        backup = result.tiers.get("backup")
+        if tier == "restore" and (backup is None or backup.status != "passed"):
+            return TierResult("not_run", "no verified backup: the backup tier did not pass")
+        return None
 
     def _verdict(self, tier: str, stage: StageRun, context: RunContext) -> TierResult:
         run_dir = Path(context.run_dir)
@@ -179,6 +194,15 @@ class Orchestrator:
             details["published_port"] = state.get("published_port")
         if tier == "upgrade":
             details.update(upgrade_details(context, deploys, load_markers(run_dir)))
+        if tier == "backup":
+            backups = load_backups(run_dir)
+            details["backup"] = backups[-1] if backups else None
+            details["marker"] = load_markers(run_dir)["seeded"].get("backup")
+        if tier == "restore":
+            details["snapshot_id"] = last_good_snapshot(run_dir)
+            details["marker_checks"] = [
+                c for c in load_markers(run_dir)["checks"] if c["seeded_by"] == "backup"
+            ]
         if stage.failures:
             details["failures"] = stage.failures
         if stage.status == "canceled":

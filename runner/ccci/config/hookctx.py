@@ -31,6 +31,43 @@ class CommandResult:
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """A restic snapshot of the app's volumes, readable by BACKUP_VERIFY.
+
+    Reads go through restic on the swarm host with the repository's password file;
+    the password itself never reaches the controller.
+    """
+
+    id: str
+    repository: str
+    password_file: str
+    paths: tuple[str, ...]
+    stack: str
+    host_spec: str = "local://"
+    volumes_root: str = "/var/lib/docker/volumes"
+
+    def volume_path(self, volume: str, path: str = "") -> str:
+        """Host path of ``path`` inside the compose volume ``volume``."""
+        base = f"{self.volumes_root}/{self.stack}_{volume}/_data"
+        return f"{base}/{path.lstrip('/')}" if path else base
+
+    def read(self, path: str) -> bytes:
+        """The content of one file in the snapshot (a host path, see volume_path)."""
+        host = testinfra.get_host(self.host_spec)
+        result = host.run(
+            f"RESTIC_PASSWORD_FILE={shlex.quote(self.password_file)} restic --quiet "
+            f"-r {shlex.quote(self.repository)} dump {shlex.quote(self.id)} {shlex.quote(path)}"
+        )
+        if result.rc != 0:
+            raise FileNotFoundError(f"{path} in snapshot {self.id}: {result.stderr.strip()}")
+        return result.stdout_bytes
+
+    def read_volume_file(self, volume: str, path: str) -> bytes:
+        """The content of ``path`` inside compose volume ``volume`` in the snapshot."""
+        return self.read(self.volume_path(volume, path))
+
+
+@dataclass(frozen=True)
 class HookCtx:
     """What a hook may know about the live app (never secret values)."""
 
@@ -41,6 +78,7 @@ class HookCtx:
     op: str = ""
     stack: str = ""
     host_spec: str = "local://"
+    snapshot: Snapshot | None = None
 
     @cached_property
     def host(self) -> testinfra.host.Host:

@@ -1,0 +1,105 @@
+# Copyright: ccci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Back the app up, verify the backup, and redo the whole backup when it fails."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
+    CCCI_MISSING,
+    host_spec,
+)
+
+try:
+    from ccci.backups import record_backup
+    from ccci.errors import CcciError
+    from ccci.hooks import run_hook
+except ImportError:  # pragma: no cover - reported at run time
+    run_hook = None
+
+MODULE_ARGS = ("stack", "repository", "password_file", "tags", "volumes_root", "hook_timeout")
+
+
+class ActionModule(ActionBase):
+    """Each attempt: ``backupbot_backup`` on the host, then BACKUP_VERIFY on the controller.
+
+    Before a retry the stack must converge again: a database killed mid-dump is back
+    (restarted by swarm) before its pre-hook runs again.
+    """
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(
+        (*MODULE_ARGS, "run_dir", "attempts", "retry_delay", "settle_timeout")
+    )
+
+    def _verify(self, run_dir: Path, module_result: dict, args: dict, task_vars: dict) -> str:
+        """Why the backup cannot be trusted, or an empty string."""
+        snapshot = {
+            "id": module_result["snapshot_id"],
+            "repository": args["repository"],
+            "password_file": args["password_file"],
+            "paths": tuple(p["path"] for p in module_result.get("paths", [])),
+        }
+        outcome = run_hook(run_dir, "BACKUP_VERIFY", "backup", host_spec=host_spec(task_vars),
+                           snapshot=snapshot, require_true=True)
+        return f"BACKUP_VERIFY: {outcome.error}" if outcome.called and not outcome.ok else ""
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        if run_hook is None:
+            return {**result, "failed": True, "msg": CCCI_MISSING}
+        task_vars = task_vars or {}
+        args = self._task.args
+        run_dir = Path(args["run_dir"])
+        module_args = {k: args[k] for k in MODULE_ARGS if args.get(k) is not None}
+        attempts = []
+        started = time.monotonic()
+        for number in range(1, int(args.get("attempts", 3)) + 1):
+            began = time.monotonic()
+            res = self._execute_module(
+                module_name="ccci.recipe.backupbot_backup", module_args=module_args,
+                task_vars=task_vars,
+            )
+            attempt = {
+                "attempt": number,
+                "snapshot_id": res.get("snapshot_id"),
+                "total_bytes": res.get("total_bytes"),
+                "data_added": res.get("data_added"),
+                "paths": res.get("paths", []),
+            }
+            reason = str(res.get("msg", "backup failed")) if res.get("failed") else ""
+            if not reason:
+                try:
+                    reason = self._verify(run_dir, res, args, task_vars)
+                except CcciError as exc:
+                    reason = f"BACKUP_VERIFY: {exc}"
+            attempt.update(ok=not reason, reason=reason,
+                           duration=round(time.monotonic() - began, 3))
+            attempts.append(attempt)
+            if not reason:
+                break
+            time.sleep(float(args.get("retry_delay", 2)))
+            settle_args = {"stack": args["stack"], "timeout": int(args.get("settle_timeout", 180))}
+            settled = self._execute_module(
+                module_name="ccci.recipe.stack_converge", module_args=settle_args,
+                task_vars=task_vars,
+            )
+            attempt["settled"] = not settled.get("failed")
+        final = attempts[-1]
+        backup = {
+            "ok": final["ok"],
+            "snapshot_id": final["snapshot_id"] if final["ok"] else None,
+            "total_bytes": final["total_bytes"],
+            "data_added": final["data_added"],
+            "attempts": attempts,
+            "duration": round(time.monotonic() - started, 3),
+        }
+        record_backup(run_dir, backup)
+        result.update(changed=True, backup=backup)
+        if not final["ok"]:
+            result.update(failed=True, msg=f"backup failed after {len(attempts)} attempt(s): "
+                          f"{final['reason']}")
+        return result

@@ -1,0 +1,109 @@
+"""Backup and restore on the real swarm with restic: verified backups, markers back,
+and faults that must never end in a green tier with missing data."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import make_recipe_variant, run_objects
+
+ROOT = Path(__file__).resolve().parents[2]
+PRE_HOOK = "backupbot.backup.pre-hook=pg_dump"
+
+
+def _assert_clean(call, docker_client) -> None:
+    assert call.results["teardown"]["status"] == "passed", call.results["teardown"]
+    assert run_objects(docker_client, call.run_id, call.results["stack"]) == {}
+    assert not Path(f"/var/lib/ccci/restic/{call.run_id}").exists()
+
+
+@pytest.mark.parametrize("recipe", ["example-site", "example-notes"])
+def test_whole_ladder_with_backup_and_restore(ccci, docker_client, recipe):
+    call = ccci("run", recipe)
+    results = call.results
+    assert call.rc == 0, call.output
+    assert {t: r["status"] for t, r in results["tiers"].items()} == {
+        "install": "passed", "upgrade": "passed", "backup": "passed", "restore": "passed"}
+    backup = results["tiers"]["backup"]["details"]["backup"]
+    assert backup["ok"] is True
+    assert len(backup["snapshot_id"]) == 64
+    assert backup["total_bytes"] > 0
+    [attempt] = backup["attempts"]
+    assert attempt["ok"] and attempt["paths"]
+    restore = results["tiers"]["restore"]["details"]
+    assert restore["snapshot_id"] == backup["snapshot_id"]
+    [check] = restore["marker_checks"]
+    assert check["found"] is True
+    assert results["level"] == 3
+    _assert_clean(call, docker_client)
+
+
+def _edit_pre_hook(old: str, new: str):
+    def edit(repo: Path) -> None:
+        compose = repo / "compose.postgres.yml"
+        text = compose.read_text()
+        assert old in text
+        compose.write_text(text.replace(old, new, 1))
+    return edit
+
+
+def test_truncated_dump_fails_the_backup_naming_the_cause(ccci, docker_client, recipes_dir,
+                                                         tmp_path):
+    truncate = _edit_pre_hook(
+        "--file=/var/lib/postgresql/data/backup.sql.tmp notes &&",
+        "notes | head -c 300 > /var/lib/postgresql/data/backup.sql.tmp &&")
+    repo = make_recipe_variant(recipes_dir, "example-notes", "truncated", tmp_path, truncate)
+    call = ccci("run", "example-notes", "--repo", str(repo), "--stages", "install,backup,restore")
+    results = call.results
+    assert call.rc == 1
+    backup = results["tiers"]["backup"]
+    assert backup["status"] == "failed"
+    assert "backup failed after 3 attempt(s)" in backup["reason"]
+    assert "backup.sql is incomplete" in backup["reason"]
+    attempts = backup["details"]["backup"]["attempts"]
+    assert [a["ok"] for a in attempts] == [False, False, False]
+    assert all("BACKUP_VERIFY" in a["reason"] for a in attempts)
+    assert results["tiers"]["restore"]["status"] == "not_run"
+    assert results["level"] == 1
+    _assert_clean(call, docker_client)
+
+
+# Appended to the enrolled hooks.py: a later definition replaces pre_backup.
+KILLER_PRE_BACKUP = '''
+
+def pre_backup(ctx):
+    """Seed the marker, then kill the database while backupbot's pre-hook dumps it."""
+    import subprocess
+
+    marker = _seed_note(ctx)
+    db = ctx.container_id("db")
+    subprocess.Popen(["sh", "-c", f"sleep 2; docker kill {db}"], start_new_session=True,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return marker
+'''
+
+
+def test_database_killed_during_the_dump_is_retried_and_the_marker_comes_back(
+        ccci, docker_client, recipes_dir, tmp_path):
+    slow_dump = _edit_pre_hook(PRE_HOOK, "backupbot.backup.pre-hook=sleep 5 && pg_dump")
+    repo = make_recipe_variant(recipes_dir, "example-notes", "slow-dump", tmp_path, slow_dump)
+    config = tmp_path / "config" / "example-notes"
+    config.mkdir(parents=True)
+    shutil.copy(ROOT / "recipes/example-notes/meta.yml", config)
+    enrolled = (ROOT / "recipes/example-notes/hooks.py").read_text()
+    (config / "hooks.py").write_text(enrolled + KILLER_PRE_BACKUP)
+    call = ccci("run", "example-notes", "--repo", str(repo), "--stages", "install,backup,restore",
+                env={"CCCI_CONFIG_DIR": str(config.parent)})
+    results = call.results
+    assert call.rc == 0, call.output
+    attempts = results["tiers"]["backup"]["details"]["backup"]["attempts"]
+    assert len(attempts) >= 2
+    assert attempts[0]["ok"] is False
+    assert "db" in attempts[0]["reason"]
+    assert attempts[-1]["ok"] is True
+    [check] = results["tiers"]["restore"]["details"]["marker_checks"]
+    assert check["found"] is True
+    _assert_clean(call, docker_client)
