@@ -198,13 +198,12 @@ def plan_service(
     flag = labels.get(BACKUP_LABEL)
     if flag is None:
         return None
-    enabled = parse_bool(flag)
-    if enabled is None:
-        warnings.append(
-            f"service {name}: {BACKUP_LABEL}={flag!r} is not a boolean; not backing it up"
-        )
-        return None
-    if not enabled:
+    # Only "true" (any case) counts, as in ccci's backup-capability check.
+    if str(flag).strip().lower() != "true":
+        if parse_bool(flag) is not False:
+            warnings.append(
+                f"service {name}: {BACKUP_LABEL}={flag!r} is not 'true'; not backing it up"
+            )
         return None
 
     plan = ServicePlan(name=name, id=service.get("ID", ""))
@@ -482,7 +481,7 @@ class HookRun:
             "command": self.command,
             "ran": self.rc is not None or self.error is not None,
             "rc": self.rc,
-            "ok": self.ok,
+            "ok": self.ok if (self.rc is not None or self.error is not None) else None,
             "error": self.error,
             "output": self.output,
             "duration": round(self.duration, 3),

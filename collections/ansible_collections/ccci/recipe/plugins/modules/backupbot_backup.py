@@ -1,0 +1,415 @@
+#!/usr/bin/python
+# Copyright: ccci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Ansible wants the documentation before the imports.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: backupbot_backup
+short_description: Back up a stack's volumes with restic by its backupbot labels, and verify
+version_added: "0.1.0"
+description:
+  - Implements the backupbot label contract on a Docker Swarm node. The services of
+    stack O(stack) (label C(com.docker.stack.namespace)) that carry the deploy label
+    C(backupbot.backup=true) are backed up; fails when there is none.
+  - The volumes of a service are its mounts of type C(volume). The label
+    C(backupbot.backup.volumes.<vol>=false) excludes the volume with compose key
+    C(<vol>) (Docker volume C(<stack>_<vol>)); C(backupbot.backup.volumes.<vol>.path=a,b)
+    narrows it to those paths, relative to the volume root. A volume's data is read
+    on the host, at C(<volumes_root>/<stack>_<vol>/_data).
+  - Each labelled service needs a running task container on this node. Its
+    C(backupbot.backup.pre-hook) runs there (C(sh -c <hook>)) before the backup. When
+    a pre-hook exits non-zero or times out, no backup is made, the post-hooks of the
+    services reached so far still run, and the module fails naming the service, the
+    exit code and the last lines of the hook's output.
+  - Makes one C(restic backup) of all paths into O(repository) (initialised with
+    C(restic init) when it does not exist yet), then runs each service's
+    C(backupbot.backup.post-hook), then verifies the snapshot with C(restic ls) -
+    every declared path must be in it and not be empty (a file of size > 0, a
+    directory with at least one entry).
+  - Fails on any hook failure, restic error or verification problem, but still
+    returns RV(snapshot_id) and RV(paths) when a snapshot was made, so the caller can
+    record the attempt.
+options:
+  stack:
+    description: The swarm stack namespace (the name given to C(docker stack deploy)).
+    type: str
+    required: true
+  repository:
+    description: Path of the restic repository on the target; created when absent.
+    type: path
+    required: true
+  password_file:
+    description:
+      - Path of the file holding the repository password, passed to restic as
+        E(RESTIC_PASSWORD_FILE). The module never reads it.
+    type: path
+    required: true
+  tags:
+    description: Tags added to the snapshot (C(--tag)); a tag must not contain a comma.
+    type: list
+    elements: str
+    default: []
+  volumes_root:
+    description: Where Docker keeps local volumes on the host.
+    type: path
+    default: /var/lib/docker/volumes
+  hook_timeout:
+    description: Seconds each hook may run before it is killed and counts as failed.
+    type: int
+    default: 300
+  docker_host:
+    description:
+      - The Docker daemon to talk to, for example V(unix:///var/run/docker.sock).
+      - Defaults to the E(DOCKER_HOST) environment (TLS settings included), else the
+        local unix socket. The daemon must be the one of this node, since volumes
+        are read from the local file system.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details: >-
+      Plans only - returns the services and paths it would back up; runs no hook
+      and no restic.
+  diff_mode:
+    support: none
+notes:
+  - Runs as root on a swarm manager node that runs the labelled services' tasks.
+  - A hook that outlives O(hook_timeout) is killed (with the processes it started)
+    when its process is visible from the module, i.e. when the daemon is local.
+  - Paths that do not exist on the host are left out of the backup and reported as
+    verification problems.
+requirements:
+  - Docker SDK for Python (C(docker)) >= 5.0
+  - restic >= 0.14 on the target
+author:
+  - ccci developers
+"""
+
+EXAMPLES = r"""
+- name: Back up the app by its backupbot labels
+  ccci.recipe.backupbot_backup:
+    stack: "{{ stack_name }}"
+    repository: /var/lib/ccci/restic/run-1234
+    password_file: /var/lib/ccci/restic/run-1234.password
+    tags:
+      - ccci.run=run-1234
+  register: backup_result
+
+- name: Show what would be backed up
+  ccci.recipe.backupbot_backup:
+    stack: example_com
+    repository: /var/lib/ccci/restic/example
+    password_file: /var/lib/ccci/restic/example.password
+  check_mode: true
+  register: backup_plan
+"""
+
+RETURN = r"""
+snapshot_id:
+  description: >-
+    Full id of the snapshot made (the short id when C(restic ls) could not read
+    it); null when none was made.
+  returned: always
+  type: str
+  sample: 3eb34cf6baf042e20e5d27994832af1f1f470863b84a364e8132a221826714c6
+short_id:
+  description: The snapshot's short id as C(restic backup) printed it; null when none was made.
+  returned: always
+  type: str
+  sample: 3eb34cf6
+total_bytes:
+  description: >-
+    Bytes restic processed (C(total_bytes_processed) of its summary); null when
+    no snapshot was made.
+  returned: always
+  type: int
+  sample: 1048576
+data_added:
+  description: Bytes restic added to the repository; null when no snapshot was made.
+  returned: always
+  type: int
+  sample: 4096
+paths:
+  description: The declared paths, one per host path, in service order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    service:
+      description: The service that declared the path (the first one when several did).
+      type: str
+      sample: example_com_db
+    volume:
+      description: The compose volume key.
+      type: str
+      sample: postgres
+    source:
+      description: The Docker volume name.
+      type: str
+      sample: example_com_postgres
+    path:
+      description: The host path.
+      type: str
+      sample: /var/lib/docker/volumes/example_com_postgres/_data/dump.sql
+    subpath:
+      description: The path inside the volume, empty for the whole volume.
+      type: str
+      sample: dump.sql
+    kind:
+      description: >-
+        C(file) or C(dir) (in the snapshot; on the host in check mode); null when
+        missing.
+      type: str
+      sample: file
+    size:
+      description: Size of the file, or total size of the files below the directory.
+      type: int
+      sample: 2048
+    entries:
+      description: Files and directories below a directory (0 for a file).
+      type: int
+      sample: 0
+services:
+  description: The labelled services, sorted by name, with their hooks.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Service name.
+      type: str
+    container:
+      description: Name of the task container the hooks ran in.
+      type: str
+    volumes:
+      description: Compose keys of the volumes backed up.
+      type: list
+      elements: str
+    excluded:
+      description: Compose keys of the volumes excluded by label.
+      type: list
+      elements: str
+    pre_hook:
+      description: >-
+        The pre-hook (null when the service has none), with C(command), C(ran),
+        C(rc), C(ok), C(error), C(output) (last lines) and C(duration).
+      type: dict
+    post_hook:
+      description: The post-hook, like RV(services[].pre_hook).
+      type: dict
+verified:
+  description: Whether a snapshot was made and every declared path is in it, not empty.
+  returned: always
+  type: bool
+problems:
+  description: Verification problems, one line per path.
+  returned: always
+  type: list
+  elements: str
+initialised:
+  description: Whether the repository was created by this call.
+  returned: always
+  type: bool
+duration:
+  description: Seconds the module took.
+  returned: always
+  type: float
+  sample: 2.4
+"""
+
+import os
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.ccci.recipe.plugins.module_utils.backupbot import (
+    BackupPath,
+    PlanError,
+    backup_summary,
+    elapsed,
+    parse_ls,
+    plan_stack,
+    verify_paths,
+    with_hooks,
+)
+from ansible_collections.ccci.recipe.plugins.module_utils.backupbot_runtime import (
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    APIError,
+    DockerException,
+    Restic,
+    Swarm,
+    hook_runner,
+    repository_state,
+    service_entries,
+)
+
+
+def host_state(item: BackupPath) -> dict[str, Any]:
+    """A path entry as the host shows it now (for check mode)."""
+    entry = item.as_dict()
+    path = Path(item.path)
+    if path.is_dir():
+        files = [p for p in path.rglob("*")]
+        size = sum(p.stat().st_size for p in files if p.is_file() and not p.is_symlink())
+        entry.update(kind="dir", size=size, entries=len(files))
+    elif path.is_file():
+        entry.update(kind="file", size=path.stat().st_size, entries=0)
+    else:
+        entry.update(kind=None, size=0, entries=0)
+    return entry
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "stack": {"type": "str", "required": True},
+            "repository": {"type": "path", "required": True},
+            "password_file": {"type": "path", "required": True, "no_log": False},
+            "tags": {"type": "list", "elements": "str", "default": []},
+            "volumes_root": {"type": "path", "default": "/var/lib/docker/volumes"},
+            "hook_timeout": {"type": "int", "default": 300},
+            "docker_host": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    started = time.monotonic()
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    params = module.params
+    stack: str = params["stack"]
+    result: dict[str, Any] = {
+        "changed": False,
+        "snapshot_id": None,
+        "short_id": None,
+        "total_bytes": None,
+        "data_added": None,
+        "paths": [],
+        "services": [],
+        "verified": False,
+        "problems": [],
+        "initialised": False,
+    }
+
+    def finish(failed_msg: str | None = None) -> NoReturn:
+        result["duration"] = elapsed(started)
+        if failed_msg:
+            module.fail_json(msg=failed_msg, **result)
+        module.exit_json(**result)
+
+    if not stack.strip():
+        finish("stack must not be empty")
+    if params["hook_timeout"] <= 0:
+        finish("hook_timeout must be positive")
+    bad_tags = [t for t in params["tags"] if not t.strip() or "," in t]
+    if bad_tags:
+        finish(f"tags must be non-empty and contain no comma (restic splits on it): {bad_tags}")
+    password_file: str = params["password_file"]
+    if not (os.path.isfile(password_file) and os.access(password_file, os.R_OK)):
+        finish(f"password_file {password_file} does not exist or is not a readable file")
+    repo_state = repository_state(params["repository"])
+    if repo_state == "foreign":
+        finish(f"repository {params['repository']} exists but is not a restic repository")
+
+    try:
+        swarm = Swarm(params["docker_host"], params["hook_timeout"] + 60)
+        plan = plan_stack(swarm.services(stack), stack, params["volumes_root"])
+        for warning in plan.warnings:
+            module.warn(warning)
+        containers, errors = swarm.containers(plan.services)
+    except PlanError as exc:
+        finish(str(exc))
+    except (APIError, DockerException) as exc:
+        finish(f"Docker API error while planning the backup of stack {stack}: {exc}")
+    result["services"] = service_entries(plan, containers, None, "backup")
+    if errors:
+        finish("\n".join(errors))
+
+    if module.check_mode:
+        result["paths"] = [host_state(p) for p in plan.paths]
+        result["changed"] = True
+        finish()
+
+    result["paths"] = [dict(p.as_dict(), kind=None, size=0, entries=0) for p in plan.paths]
+    restic = Restic(
+        module.get_bin_path("restic", required=True), params["repository"], password_file
+    )
+    if repo_state == "absent":
+        Path(params["repository"]).parent.mkdir(parents=True, exist_ok=True)
+        proc = restic.run("init")
+        if proc.returncode != 0:
+            finish(restic.error(proc, f"restic init of {params['repository']}"))
+        result["initialised"] = True
+        result["changed"] = True
+    else:
+        # Open the repository before any hook runs: a wrong password must not cost the
+        # app a maintenance window.
+        proc = restic.run("--no-lock", "cat", "config")
+        if proc.returncode != 0:
+            finish(restic.error(proc, f"opening repository {params['repository']}"))
+
+    run_hook = hook_runner(swarm, containers, params["hook_timeout"])
+
+    missing: list[str] = []  # declared paths absent from the host when restic ran
+
+    def backup() -> dict[str, Any]:
+        present = [p.path for p in plan.paths if os.path.lexists(p.path)]
+        gone = [p.path for p in plan.paths if p.path not in present]
+        missing[:] = gone
+        if not present:
+            return {"error": "none of the declared paths exists on the host: " + ", ".join(gone)}
+        args = ["backup", "--json"]
+        for tag in params["tags"]:
+            args += ["--tag", tag]
+        proc = restic.run(*args, "--", *present)
+        summary = backup_summary(proc.stdout)
+        outcome: dict[str, Any] = {"summary": summary}
+        if proc.returncode != 0:
+            outcome["error"] = restic.error(proc, "restic backup")
+        elif summary is None or not summary.get("snapshot_id"):
+            outcome["error"] = "restic backup printed no summary with a snapshot id"
+        return outcome
+
+    hooks = with_hooks(plan.services, "backup", run_hook, backup)
+    result["services"] = service_entries(plan, containers, hooks, "backup")
+    causes = [run.describe() for run in hooks.failures]
+
+    outcome: dict[str, Any] = hooks.body_result or {}
+    summary = outcome.get("summary") or {}
+    if outcome.get("error"):
+        causes.append(outcome["error"])
+    if summary.get("snapshot_id"):
+        result["changed"] = True
+        result["short_id"] = summary["snapshot_id"]
+        result["snapshot_id"] = summary["snapshot_id"]
+        result["total_bytes"] = summary.get("total_bytes_processed")
+        result["data_added"] = summary.get("data_added")
+        proc = restic.run("--no-lock", "ls", "--json", "--", summary["snapshot_id"])
+        snapshot, nodes = parse_ls(proc.stdout)
+        if proc.returncode != 0:
+            causes.append(restic.error(proc, "restic ls of the new snapshot"))
+        elif snapshot is None:
+            causes.append(f"restic ls does not find snapshot {summary['snapshot_id']}")
+        else:
+            result["snapshot_id"] = snapshot.get("id") or summary["snapshot_id"]
+            entries, problems = verify_paths(plan.paths, nodes, missing)
+            result["paths"] = entries
+            result["problems"] = problems
+            result["verified"] = not problems
+            if problems:
+                causes.append(
+                    f"snapshot {result['short_id']} failed verification:\n"
+                    + "\n".join(f"  {p}" for p in problems)
+                )
+    if causes:
+        finish(f"backup of stack {stack} failed: " + "\n".join(causes))
+    finish()
+
+
+if __name__ == "__main__":
+    main()
