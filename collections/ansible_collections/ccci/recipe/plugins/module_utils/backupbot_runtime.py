@@ -26,6 +26,7 @@ from ansible_collections.ccci.recipe.plugins.module_utils.backupbot import (
     HookRunner,
     Plan,
     ServicePlan,
+    plan_stack,
     restic_env,
     tail,
 )
@@ -259,3 +260,46 @@ def hook_runner(swarm: Swarm, containers: dict[str, tuple[str, str]], timeout: i
     return run_hook
 
 
+
+
+# Options both backupbot modules take (documented in doc_fragments/backupbot.py).
+COMMON_ARGS: dict[str, dict[str, Any]] = {
+    "stack": {"type": "str", "required": True},
+    "repository": {"type": "path", "required": True},
+    "password_file": {"type": "path", "required": True, "no_log": False},
+    "volumes_root": {"type": "path", "default": "/var/lib/docker/volumes"},
+    "hook_timeout": {"type": "int", "default": 300},
+    "docker_host": {"type": "str"},
+}
+
+
+def common_problem(params: dict[str, Any]) -> str | None:
+    """What is wrong with the common options before anything runs, if anything."""
+    if not params["stack"].strip():
+        return "stack must not be empty"
+    if params["hook_timeout"] <= 0:
+        return "hook_timeout must be positive"
+    password_file = params["password_file"]
+    if not (os.path.isfile(password_file) and os.access(password_file, os.R_OK)):
+        return f"password_file {password_file} does not exist or is not a readable file"
+    return None
+
+
+def plan_with_containers(
+    params: dict[str, Any], op: str, warn: Any
+) -> tuple[Swarm, Plan, dict[str, tuple[str, str]], list[str]]:
+    """Swarm client, the label plan, each labelled service's container, and errors.
+
+    Raises PlanError for bad labels and ``RuntimeError`` naming ``op`` for Docker errors.
+    """
+    try:
+        swarm = Swarm(params["docker_host"], params["hook_timeout"] + 60)
+        plan = plan_stack(swarm.services(params["stack"]), params["stack"], params["volumes_root"])
+        for warning in plan.warnings:
+            warn(warning)
+        containers, errors = swarm.containers(plan.services)
+    except (APIError, DockerException) as exc:
+        raise RuntimeError(
+            f"Docker API error while planning the {op} of stack {params['stack']}: {exc}"
+        ) from exc
+    return swarm, plan, containers, errors

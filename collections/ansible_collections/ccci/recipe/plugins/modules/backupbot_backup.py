@@ -34,40 +34,11 @@ description:
     returns RV(snapshot_id) and RV(paths) when a snapshot was made, so the caller can
     record the attempt.
 options:
-  stack:
-    description: The swarm stack namespace (the name given to C(docker stack deploy)).
-    type: str
-    required: true
-  repository:
-    description: Path of the restic repository on the target; created when absent.
-    type: path
-    required: true
-  password_file:
-    description:
-      - Path of the file holding the repository password, passed to restic as
-        E(RESTIC_PASSWORD_FILE). The module never reads it.
-    type: path
-    required: true
   tags:
     description: Tags added to the snapshot (C(--tag)); a tag must not contain a comma.
     type: list
     elements: str
     default: []
-  volumes_root:
-    description: Where Docker keeps local volumes on the host.
-    type: path
-    default: /var/lib/docker/volumes
-  hook_timeout:
-    description: Seconds each hook may run before it is killed and counts as failed.
-    type: int
-    default: 300
-  docker_host:
-    description:
-      - The Docker daemon to talk to, for example V(unix:///var/run/docker.sock).
-      - Defaults to the E(DOCKER_HOST) environment (TLS settings included), else the
-        local unix socket. The daemon must be the one of this node, since volumes
-        are read from the local file system.
-    type: str
 attributes:
   check_mode:
     support: full
@@ -82,9 +53,8 @@ notes:
     when its process is visible from the module, i.e. when the daemon is local.
   - Paths that do not exist on the host are left out of the backup and reported as
     verification problems.
-requirements:
-  - Docker SDK for Python (C(docker)) >= 5.0
-  - restic >= 0.14 on the target
+extends_documentation_fragment:
+  - ccci.recipe.backupbot
 author:
   - ccci developers
 """
@@ -233,18 +203,17 @@ from ansible_collections.ccci.recipe.plugins.module_utils.backupbot import (
     backup_summary,
     elapsed,
     parse_ls,
-    plan_stack,
     verify_paths,
     with_hooks,
 )
 from ansible_collections.ccci.recipe.plugins.module_utils.backupbot_runtime import (
+    COMMON_ARGS,
     DOCKER_IMPORT_ERROR,
     HAS_DOCKER,
-    APIError,
-    DockerException,
     Restic,
-    Swarm,
+    common_problem,
     hook_runner,
+    plan_with_containers,
     repository_state,
     service_entries,
 )
@@ -268,13 +237,8 @@ def host_state(item: BackupPath) -> dict[str, Any]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "stack": {"type": "str", "required": True},
-            "repository": {"type": "path", "required": True},
-            "password_file": {"type": "path", "required": True, "no_log": False},
+            **COMMON_ARGS,
             "tags": {"type": "list", "elements": "str", "default": []},
-            "volumes_root": {"type": "path", "default": "/var/lib/docker/volumes"},
-            "hook_timeout": {"type": "int", "default": 300},
-            "docker_host": {"type": "str"},
         },
         supports_check_mode=True,
     )
@@ -302,30 +266,21 @@ def main() -> None:
             module.fail_json(msg=failed_msg, **result)
         module.exit_json(**result)
 
-    if not stack.strip():
-        finish("stack must not be empty")
-    if params["hook_timeout"] <= 0:
-        finish("hook_timeout must be positive")
+    problem = common_problem(params)
+    if problem:
+        finish(problem)
     bad_tags = [t for t in params["tags"] if not t.strip() or "," in t]
     if bad_tags:
         finish(f"tags must be non-empty and contain no comma (restic splits on it): {bad_tags}")
     password_file: str = params["password_file"]
-    if not (os.path.isfile(password_file) and os.access(password_file, os.R_OK)):
-        finish(f"password_file {password_file} does not exist or is not a readable file")
     repo_state = repository_state(params["repository"])
     if repo_state == "foreign":
         finish(f"repository {params['repository']} exists but is not a restic repository")
 
     try:
-        swarm = Swarm(params["docker_host"], params["hook_timeout"] + 60)
-        plan = plan_stack(swarm.services(stack), stack, params["volumes_root"])
-        for warning in plan.warnings:
-            module.warn(warning)
-        containers, errors = swarm.containers(plan.services)
-    except PlanError as exc:
+        swarm, plan, containers, errors = plan_with_containers(params, "backup", module.warn)
+    except (PlanError, RuntimeError) as exc:
         finish(str(exc))
-    except (APIError, DockerException) as exc:
-        finish(f"Docker API error while planning the backup of stack {stack}: {exc}")
     result["services"] = service_entries(plan, containers, None, "backup")
     if errors:
         finish("\n".join(errors))

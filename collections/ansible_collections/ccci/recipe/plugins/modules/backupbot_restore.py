@@ -30,39 +30,10 @@ description:
   - Files in the volumes that are not in the snapshot are left alone; files that are
     get overwritten.
 options:
-  stack:
-    description: The swarm stack namespace (the name given to C(docker stack deploy)).
-    type: str
-    required: true
-  repository:
-    description: Path of the restic repository on the target.
-    type: path
-    required: true
-  password_file:
-    description:
-      - Path of the file holding the repository password, passed to restic as
-        E(RESTIC_PASSWORD_FILE). The module never reads it.
-    type: path
-    required: true
   snapshot:
     description: Id (full or a unique prefix) of the snapshot to restore.
     type: str
     required: true
-  volumes_root:
-    description: Where Docker keeps local volumes on the host.
-    type: path
-    default: /var/lib/docker/volumes
-  hook_timeout:
-    description: Seconds each hook may run before it is killed and counts as failed.
-    type: int
-    default: 300
-  docker_host:
-    description:
-      - The Docker daemon to talk to, for example V(unix:///var/run/docker.sock).
-      - Defaults to the E(DOCKER_HOST) environment (TLS settings included), else the
-        local unix socket. The daemon must be the one of this node, since volumes
-        are written on the local file system.
-    type: str
 attributes:
   check_mode:
     support: full
@@ -75,9 +46,8 @@ notes:
   - Runs as root on a swarm manager node that runs the labelled services' tasks.
   - A hook that outlives O(hook_timeout) is killed (with the processes it started)
     when its process is visible from the module, i.e. when the daemon is local.
-requirements:
-  - Docker SDK for Python (C(docker)) >= 5.0
-  - restic >= 0.14 on the target
+extends_documentation_fragment:
+  - ccci.recipe.backupbot
 author:
   - ccci developers
 """
@@ -145,7 +115,6 @@ duration:
   sample: 1.8
 """
 
-import os
 import time
 from typing import Any, NoReturn
 
@@ -154,18 +123,17 @@ from ansible_collections.ccci.recipe.plugins.module_utils.backupbot import (
     PlanError,
     elapsed,
     parse_snapshots,
-    plan_stack,
     restore_includes,
     with_hooks,
 )
 from ansible_collections.ccci.recipe.plugins.module_utils.backupbot_runtime import (
+    COMMON_ARGS,
     DOCKER_IMPORT_ERROR,
     HAS_DOCKER,
-    APIError,
-    DockerException,
     Restic,
-    Swarm,
+    common_problem,
     hook_runner,
+    plan_with_containers,
     repository_state,
     service_entries,
 )
@@ -174,13 +142,8 @@ from ansible_collections.ccci.recipe.plugins.module_utils.backupbot_runtime impo
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "stack": {"type": "str", "required": True},
-            "repository": {"type": "path", "required": True},
-            "password_file": {"type": "path", "required": True, "no_log": False},
+            **COMMON_ARGS,
             "snapshot": {"type": "str", "required": True},
-            "volumes_root": {"type": "path", "default": "/var/lib/docker/volumes"},
-            "hook_timeout": {"type": "int", "default": 300},
-            "docker_host": {"type": "str"},
         },
         supports_check_mode=True,
     )
@@ -198,28 +161,19 @@ def main() -> None:
             module.fail_json(msg=failed_msg, **result)
         module.exit_json(**result)
 
-    if not stack.strip():
-        finish("stack must not be empty")
+    problem = common_problem(params)
+    if problem:
+        finish(problem)
     if not snapshot_ref or snapshot_ref.startswith("-"):
         finish(f"snapshot must be a snapshot id, not {params['snapshot']!r}")
-    if params["hook_timeout"] <= 0:
-        finish("hook_timeout must be positive")
     password_file: str = params["password_file"]
-    if not (os.path.isfile(password_file) and os.access(password_file, os.R_OK)):
-        finish(f"password_file {password_file} does not exist or is not a readable file")
     if repository_state(params["repository"]) != "ready":
         finish(f"repository {params['repository']} is not a restic repository")
 
     try:
-        swarm = Swarm(params["docker_host"], params["hook_timeout"] + 60)
-        plan = plan_stack(swarm.services(stack), stack, params["volumes_root"])
-        for warning in plan.warnings:
-            module.warn(warning)
-        containers, errors = swarm.containers(plan.services)
-    except PlanError as exc:
+        swarm, plan, containers, errors = plan_with_containers(params, "restore", module.warn)
+    except (PlanError, RuntimeError) as exc:
         finish(str(exc))
-    except (APIError, DockerException) as exc:
-        finish(f"Docker API error while planning the restore of stack {stack}: {exc}")
     result["services"] = service_entries(plan, containers, None, "restore")
     if errors:
         finish("\n".join(errors))
