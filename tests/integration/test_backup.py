@@ -3,7 +3,11 @@ and faults that must never end in a green tier with missing data."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +111,28 @@ def test_database_killed_during_the_dump_is_retried_and_the_marker_comes_back(
     [check] = results["tiers"]["restore"]["details"]["marker_checks"]
     assert check["found"] is True
     _assert_clean(call, docker_client)
+
+
+def test_manual_backup_and_restore_playbooks(recipes_dir, tmp_path, docker_client):
+    env = {**os.environ, "CCCI_RECIPES_DIR": str(recipes_dir), "ANSIBLE_NOCOLOR": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    run_dir = tmp_path / "manual-backup"
+
+    def playbook(name: str, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["ansible-playbook", f"playbooks/{name}.yml", "-e", f"run_dir={run_dir}", *extra],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+    backup = playbook("backup", "-e", "recipe=example-site")
+    context = json.loads((run_dir / "context.json").read_text())
+    restore = playbook("restore") if backup.returncode == 0 else None
+    teardown = playbook("teardown")
+    assert backup.returncode == 0, backup.stdout[-3000:]
+    assert restore is not None and restore.returncode == 0, restore and restore.stdout[-3000:]
+    backups = json.loads((run_dir / "backups.json").read_text())["backups"]
+    assert [b["ok"] for b in backups] == [True]
+    markers = json.loads((run_dir / "markers.json").read_text())
+    assert [(c["seeded_by"], c["found"]) for c in markers["checks"]] == [("backup", True)]
+    assert teardown.returncode == 0, teardown.stdout[-3000:]
+    assert run_objects(docker_client, context["run_id"], context["stack"]) == {}
+    assert not Path(f"/var/lib/ccci/restic/{context['run_id']}").exists()
