@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+ARG_SPEC_TASK = "Validating arguments against arg spec"
+
 
 class Progress:
     """Prints what a run is doing; never prints task results (they may hold secrets)."""
@@ -59,7 +61,10 @@ class Progress:
         data = event.get("event_data", {})
         prefix = f"[{self._stage} {self._elapsed():6.1f}s]"
         if kind == "playbook_on_task_start":
-            line = f"{prefix} {data.get('task', '')}"
+            task = data.get("task", "")
+            if task.startswith(ARG_SPEC_TASK):
+                return  # Ansible's own argument validation: noise in a progress view
+            line = f"{prefix} {task}"
             if self.live:
                 self._status(line)
             else:
