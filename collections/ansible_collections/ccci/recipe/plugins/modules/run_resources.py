@@ -93,19 +93,36 @@ def _name(kind, obj):
     return obj.name if hasattr(obj, "name") else obj.id
 
 
+def _listed(list_call, **kwargs):
+    """A Docker SDK list call, retried when an object vanishes while it is listed.
+
+    The SDK lists, then inspects each object; one removed in between (a container of a
+    stack being torn down) makes the whole call fail with 404.
+    """
+    for attempt in range(5):
+        try:
+            return list_call(**kwargs)
+        except NotFound:
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
+    return []
+
+
 def collect(client, labels):
     """Objects of every kind matching any of ``labels``, by kind, without duplicates."""
     found = {kind: {} for kind in KINDS}
     for label in labels:
         filters = {"label": label}
-        found["services"].update({s.id: s for s in client.services.list(filters=filters)})
+        found["services"].update(
+            {s.id: s for s in _listed(client.services.list, filters=filters)})
         found["containers"].update(
-            {c.id: c for c in client.containers.list(all=True, filters=filters)}
-        )
-        found["volumes"].update({v.id: v for v in client.volumes.list(filters=filters)})
-        found["secrets"].update({s.id: s for s in client.secrets.list(filters=filters)})
-        found["configs"].update({c.id: c for c in client.configs.list(filters=filters)})
-        found["networks"].update({n.id: n for n in client.networks.list(filters=filters)})
+            {c.id: c for c in _listed(client.containers.list, all=True, filters=filters)})
+        found["volumes"].update({v.id: v for v in _listed(client.volumes.list, filters=filters)})
+        found["secrets"].update({s.id: s for s in _listed(client.secrets.list, filters=filters)})
+        found["configs"].update({c.id: c for c in _listed(client.configs.list, filters=filters)})
+        found["networks"].update(
+            {n.id: n for n in _listed(client.networks.list, filters=filters)})
     return {kind: list(objs.values()) for kind, objs in found.items()}
 
 
