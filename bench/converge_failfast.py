@@ -11,11 +11,12 @@ Deploys, three times each, on the local swarm:
    between the task's ``running`` status timestamp (swarm sets it when the container
    turns healthy) and the module returning.
 
-The module runs through ``ansible localhost -m ccci.recipe.stack_converge`` from the
+The module runs through ansible-runner (``ccci.ansible.run_module``) from the
 repository root. Every stack is removed afterwards (stack rm, then wait for its
 containers and networks to go).
 
-Usage: CCCI_TEST_IMAGE=ccci-test/debian:bookworm python bench/converge_failfast.py
+Usage: .venv/bin/python bench/converge_failfast.py   (image: CCCI_TEST_IMAGE, default
+       ccci-example/base:bookworm)
        [--runs 3] [--healthy-after 8] [--json]
 """
 
