@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,10 +39,13 @@ from ccci.ansible import run_module
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "collections"))
+sys.path.insert(0, str(REPO))
 
 from ansible_collections.ccci.recipe.plugins.module_utils.swarm_state import (  # noqa: E402
     parse_timestamp,
 )
+
+from tests.swarm_support import deploy_stack, remove_stack  # noqa: E402
 
 IMAGE = os.environ.get("CCCI_TEST_IMAGE", "ccci-example/base:bookworm")
 NAMESPACE = "com.docker.stack.namespace"
@@ -82,33 +84,6 @@ def converge(stack: str, **args: Any) -> tuple[dict[str, Any], float]:
     return result, time.time()
 
 
-def deploy(stack: str, compose: str, workdir: Path) -> float:
-    path = workdir / f"{stack}.yml"
-    path.write_text(compose)
-    started = time.time()
-    subprocess.run(
-        ["docker", "stack", "deploy", "--resolve-image", "never", "-c", str(path), stack],
-        check=True,
-        capture_output=True,
-    )
-    return started
-
-
-def remove(api: docker.APIClient, stack: str, timeout: float = 120.0) -> None:
-    subprocess.run(["docker", "stack", "rm", stack], capture_output=True, check=False)
-    label = {"label": f"{NAMESPACE}={stack}"}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not (
-            api.services(filters=label)
-            or api.containers(all=True, filters=label)
-            or api.networks(filters=label)
-        ):
-            return
-        time.sleep(0.5)
-    print(f"warning: stack {stack} still has resources after {timeout}s", file=sys.stderr)
-
-
 def failure_times(api: docker.APIClient, service: str, since: float) -> list[float]:
     stamps = []
     for task in api.tasks(filters={"service": service}):
@@ -122,7 +97,7 @@ def failure_times(api: docker.APIClient, service: str, since: float) -> list[flo
 def bench_crash(api: docker.APIClient, workdir: Path) -> dict[str, Any]:
     stack = f"cccib_crash_{uuid.uuid4().hex[:8]}"
     try:
-        deployed = deploy(stack, CRASH.format(image=IMAGE), workdir)
+        deployed = deploy_stack(stack, CRASH.format(image=IMAGE), workdir)
         result, returned = converge(stack, since=f"{deployed:.6f}", timeout=300)
         module_returned = result["started"] + result["elapsed"]
         failures = failure_times(api, f"{stack}_crash", deployed)
@@ -140,13 +115,13 @@ def bench_crash(api: docker.APIClient, workdir: Path) -> dict[str, Any]:
             "detection_lag": (module_returned - crossing) if crossing else None,
         }
     finally:
-        remove(api, stack)
+        remove_stack(stack)
 
 
 def bench_healthy(api: docker.APIClient, workdir: Path, after: float) -> dict[str, Any]:
     stack = f"cccib_ok_{uuid.uuid4().hex[:8]}"
     try:
-        deployed = deploy(stack, HEALTHY.format(image=IMAGE, after=after), workdir)
+        deployed = deploy_stack(stack, HEALTHY.format(image=IMAGE, after=after), workdir)
         result, returned = converge(stack, timeout=300)
         module_returned = result["started"] + result["elapsed"]
         running = [
@@ -164,7 +139,7 @@ def bench_healthy(api: docker.APIClient, workdir: Path, after: float) -> dict[st
             "healthy_to_ansible_return": (returned - healthy) if healthy else None,
         }
     finally:
-        remove(api, stack)
+        remove_stack(stack)
 
 
 def summary(values: list[float | None]) -> str:

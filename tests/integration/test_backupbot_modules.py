@@ -22,6 +22,7 @@ import docker
 import pytest
 
 from ccci.ansible import run_module
+from tests.swarm_support import deploy_stack, remove_stack
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -103,34 +104,6 @@ def api() -> docker.APIClient:
     return client
 
 
-def remove_stack(api: docker.APIClient, stack: str, timeout: float = 90.0) -> None:
-    """docker stack rm, wait for the containers and networks to go, remove the volumes."""
-    subprocess.run(["docker", "stack", "rm", stack], capture_output=True, check=False)
-    label = {"label": f"{NAMESPACE}={stack}"}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not (
-            api.services(filters=label)
-            or api.containers(all=True, filters=label)
-            or api.networks(filters=label)
-        ):
-            break
-        time.sleep(0.5)
-    left: list[str] = []
-    for vol in (api.volumes(filters=label) or {}).get("Volumes") or []:
-        for attempt in range(20):
-            try:
-                api.remove_volume(vol["Name"])
-                break
-            except docker.errors.NotFound:
-                break
-            except docker.errors.APIError:  # in use for a moment after the containers go
-                if attempt == 19:
-                    left.append(vol["Name"])
-                time.sleep(0.5)
-    assert not left, f"volumes of stack {stack} left behind: {left}"
-
-
 @pytest.fixture
 def deploy(api: docker.APIClient, tmp_path: Path) -> Iterator[Callable[..., str]]:
     """deploy(db_pre_hook=...) -> stack name, once both labelled services wrote their data."""
@@ -139,18 +112,9 @@ def deploy(api: docker.APIClient, tmp_path: Path) -> Iterator[Callable[..., str]
     def _deploy(db_pre_hook: str = GOOD_DUMP_HOOK) -> str:
         stack = f"cccibb_{uuid.uuid4().hex[:8]}"
         stacks.append(stack)
-        compose = tmp_path / f"{stack}.yml"
-        compose.write_text(
-            COMPOSE.replace("@STACK@", stack)
-            .replace("@IMAGE@", IMAGE)
-            .replace("@DB_PRE_HOOK@", json.dumps(db_pre_hook))
-        )
-        subprocess.run(
-            ["docker", "stack", "deploy", "--resolve-image", "never", "-c", str(compose), stack],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        compose = (COMPOSE.replace("@STACK@", stack).replace("@IMAGE@", IMAGE)
+                   .replace("@DB_PRE_HOOK@", json.dumps(db_pre_hook)))
+        deploy_stack(stack, compose, tmp_path)
         ready = [
             VOLUMES / f"{stack}_appdata/_data/uploads/a.txt",
             VOLUMES / f"{stack}_dbdata/_data/conf/db.conf",
@@ -165,7 +129,7 @@ def deploy(api: docker.APIClient, tmp_path: Path) -> Iterator[Callable[..., str]
     yield _deploy
 
     for stack in stacks:
-        remove_stack(api, stack)
+        remove_stack(stack)
 
 
 @pytest.fixture

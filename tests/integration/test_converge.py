@@ -9,9 +9,7 @@ The image comes from CCCI_TEST_IMAGE (default ccci-example/base:bookworm); it ne
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import docker
 import pytest
 
 from ccci.ansible import run_module
+from tests.swarm_support import deploy_stack, remove_stack
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
@@ -53,21 +52,6 @@ def run_converge(stack: str, *, check: bool = False, **args: Any) -> dict[str, A
     )
 
 
-def wait_gone(api, stack: str, timeout: float = 90.0) -> None:
-    label = {"label": f"{NAMESPACE}={stack}"}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = (
-            api.services(filters=label)
-            or api.containers(all=True, filters=label)
-            or api.networks(filters=label)
-        )
-        if not left:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"stack {stack} left resources behind after {timeout}s")
-
-
 @pytest.fixture
 def deploy(api, tmp_path: Path) -> Iterator[Callable[..., tuple[str, float]]]:
     """deploy(name, compose_yaml) -> (stack, epoch just before the deploy)."""
@@ -77,23 +61,13 @@ def deploy(api, tmp_path: Path) -> Iterator[Callable[..., tuple[str, float]]]:
         stack = stack or f"cccit_{name}_{uuid.uuid4().hex[:8]}"
         if stack not in stacks:
             stacks.append(stack)
-        path = tmp_path / f"{stack}-{len(list(tmp_path.iterdir()))}.yml"
-        path.write_text(compose.replace("@STACK@", stack).replace("@IMAGE@", IMAGE))
-        started = time.time()
-        subprocess.run(
-            ["docker", "stack", "deploy", "--resolve-image", "never", "-c", str(path), stack],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return stack, started
+        compose = compose.replace("@STACK@", stack).replace("@IMAGE@", IMAGE)
+        return stack, deploy_stack(stack, compose, tmp_path)
 
     yield _deploy
 
     for stack in stacks:
-        subprocess.run(["docker", "stack", "rm", stack], capture_output=True, check=False)
-    for stack in stacks:
-        wait_gone(api, stack)
+        remove_stack(stack)
 
 
 def running_since(api, service: str) -> float:

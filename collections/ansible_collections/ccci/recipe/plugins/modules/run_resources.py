@@ -198,7 +198,12 @@ def main():
     if params["state"] == "present" or module.check_mode:
         module.exit_json(changed=False, found=found, remaining=found)
     removed, errors = remove_all(client, labels, params["timeout"])
+    # Swarm deletes networks asynchronously: give a removed object a moment to go.
+    deadline = time.monotonic() + 15
     remaining = names(collect(client, labels))
+    while any(remaining.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        remaining = names(collect(client, labels))
     changed = any(removed.values())
     result = {"changed": changed, "found": found, "removed": removed, "remaining": remaining}
     left = {kind: objs for kind, objs in remaining.items() if objs}
