@@ -92,8 +92,10 @@ class PlaybookRunner:
         self.cancel = cancel
         self._count = 0
 
-    def run(self, stage: str, playbook: str, extravars: dict[str, Any]) -> StageRun:
-        """Run one playbook; returns when it ends or is cancelled."""
+    def run(
+        self, stage: str, playbook: str, extravars: dict[str, Any], *, cancellable: bool = True
+    ) -> StageRun:
+        """Run one playbook; returns when it ends or, if ``cancellable``, is cancelled."""
         self._count += 1
         ident = f"{self._count:02d}-{stage}"
         failures: list[dict[str, Any]] = []
@@ -122,7 +124,7 @@ class PlaybookRunner:
             suppress_env_files=True,
             quiet=True,
             event_handler=on_event,
-            cancel_callback=self.cancel,
+            cancel_callback=self.cancel if cancellable else lambda: False,
             **kwargs,
         )
         duration = time.monotonic() - started

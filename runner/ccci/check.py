@@ -22,11 +22,11 @@ from ccci.compose import (
     load_compose,
     read_compose_file,
 )
-from ccci.config import HookCtx, RecipeConfig, load_recipe_config
-from ccci.context import find_recipe_repo
-from ccci.deploy_env import build_env, declared_secrets
+from ccci.config import load_recipe_config
+from ccci.context import env_overrides, find_recipe_repo
+from ccci.deploy_env import build_env, compose_chain, declared_secrets
 from ccci.errors import CcciError
-from ccci.names import check_recipe_name, stack_name
+from ccci.names import check_recipe_name
 from ccci.versions import parse_version
 
 CHECK_DOMAIN = "{recipe}-check.ccci.test"
@@ -39,14 +39,6 @@ def _attempt(problems: list[str], step: Callable[[], Any]) -> Any:
     except CcciError as exc:
         problems.append(str(exc))
         return None
-
-
-def _overrides(config: RecipeConfig, domain: str) -> dict[str, str]:
-    extra = config.get("EXTRA_ENV")
-    if callable(extra):
-        extra = extra(HookCtx(domain=domain, base_url="", meta=config.resolved(), op="check",
-                              stack=stack_name(domain)))
-    return dict(extra or {})
 
 
 def _compose_problems(
@@ -130,14 +122,15 @@ def check_recipe(
     with tempfile.TemporaryDirectory(prefix="ccci-check-") as tmp:
         checkout = Path(tmp) / "recipe"
         git.clone_at(source, checkout, commit)
-        overrides = _overrides(config, domain) if config else {}
-        built = _attempt(problems, lambda: build_env(checkout, domain, overrides))
+        overrides = (
+            _attempt(problems, lambda: env_overrides(config, "EXTRA_ENV", domain, op="check"))
+            if config else {}
+        )
+        built = _attempt(problems, lambda: build_env(checkout, domain, overrides or {}))
         if built is None:
             return problems
         env, modifiers = built
-        chain = [f for f in env.get("COMPOSE_FILE", "compose.yml").split(":") if f]
-        if config:
-            chain += [f for f in config.get("COMPOSE_FILE") if f not in chain]
+        chain = compose_chain(env, config.get("COMPOSE_FILE") if config else None)
         project = _compose_problems(checkout, chain, env, problems)
         secrets = _attempt(problems, lambda: declared_secrets(env, modifiers))
         if project is not None and secrets is not None:

@@ -116,10 +116,13 @@ def find_recipe_repo(recipe: str, repo: str | None = None) -> Path:
     )
 
 
-def _env_value(config: RecipeConfig, key: str, domain: str) -> dict[str, str]:
+def env_overrides(
+    config: RecipeConfig, key: str, domain: str, op: str = "plan"
+) -> dict[str, str]:
+    """EXTRA_ENV or UPGRADE_EXTRA_ENV as strings, calling it with a context if callable."""
     value = config.get(key)
     if callable(value):
-        ctx = HookCtx(domain=domain, base_url="", meta=config.resolved(), op="plan",
+        ctx = HookCtx(domain=domain, base_url="", meta=config.resolved(), op=op,
                       stack=stack_name(domain))
         value = value(ctx)
         if not isinstance(value, dict):
@@ -139,7 +142,7 @@ def make_plan(
 ) -> DeployPlan:
     """Plan the deploy of one checked-out version; BadInput on any problem."""
     deploy = plan_deploy(
-        checkout, domain, _env_value(config, "EXTRA_ENV", domain), config.get("COMPOSE_FILE")
+        checkout, domain, env_overrides(config, "EXTRA_ENV", domain), config.get("COMPOSE_FILE")
     )
     project = deploy.project
     labels = {svc: labels_of(spec) for svc, spec in project.services.items()}
@@ -237,7 +240,7 @@ def create_run(
         plans=plans,
         upgrade_path=list(path.versions) if path else [],
         upgrade_skip=path.skip_reason if path else "",
-        upgrade_extra_env=_env_value(config, "UPGRADE_EXTRA_ENV", domain),
+        upgrade_extra_env=env_overrides(config, "UPGRADE_EXTRA_ENV", domain),
         worktree_changes=changes,
         expected_na=dict(config.get("EXPECTED_NA")),
         versions=[v.tag for v in sort_versions(all_tags)],

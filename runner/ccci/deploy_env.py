@@ -9,9 +9,8 @@ the deploy needs: the compose chain, the secrets to generate, the HTTP endpoint.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ccci.compose import ComposeProject, http_endpoint, load_compose
 from ccci.envfile import parse_dotenv
@@ -42,7 +41,6 @@ class DeployEnv:
     project: ComposeProject
     http_service: str
     http_port: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _read(path: Path) -> str:
@@ -93,6 +91,12 @@ def declared_secrets(
     return specs
 
 
+def compose_chain(env: Mapping[str, str], extra: list[str] | None = None) -> list[str]:
+    """The compose files to deploy: COMPOSE_FILE (default compose.yml), then ``extra``."""
+    chain = [f for f in env.get("COMPOSE_FILE", "compose.yml").split(":") if f]
+    return chain + [f for f in extra or [] if f not in chain]
+
+
 def plan_deploy(
     recipe_dir: Path,
     domain: str,
@@ -101,8 +105,7 @@ def plan_deploy(
 ) -> DeployEnv:
     """Check the recipe at ``recipe_dir`` and plan its deploy; BadInput on any problem."""
     env, modifiers = build_env(recipe_dir, domain, overrides)
-    chain = [f for f in env.get("COMPOSE_FILE", "compose.yml").split(":") if f]
-    chain += [f for f in extra_compose or [] if f not in chain]
+    chain = compose_chain(env, extra_compose)
     env["COMPOSE_FILE"] = ":".join(chain)
     project = load_compose(recipe_dir, chain, env)
     secrets = declared_secrets(env, modifiers)

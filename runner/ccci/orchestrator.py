@@ -7,7 +7,6 @@ SIGTERM too, unless the user asked to keep the app.
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Iterator
@@ -124,7 +123,7 @@ class Orchestrator:
                         f"playbooks/teardown.yml -e run_dir={context.run_dir}"
                     )
                 else:
-                    self._teardown(result, context)
+                    self._teardown(result, context, runner)
         return self._finish(result, Path(context.run_dir), started)
 
     def _refused(
@@ -151,8 +150,11 @@ class Orchestrator:
             f"({context.version or 'untagged'}) as {context.domain}"
         )
 
-    def _stage(self, runner: PlaybookRunner, stage: str, context: RunContext) -> StageRun:
-        return runner.run(stage, f"playbooks/{stage}.yml", {"run_dir": context.run_dir})
+    def _stage(
+        self, runner: PlaybookRunner, stage: str, context: RunContext, *, cancellable: bool = True
+    ) -> StageRun:
+        return runner.run(stage, f"playbooks/{stage}.yml", {"run_dir": context.run_dir},
+                          cancellable=cancellable)
 
     def _tiers(self, result: RunResult, context: RunContext, runner: PlaybookRunner) -> None:
         # Tiers run in ladder order whatever order they were asked in.
@@ -192,17 +194,16 @@ class Orchestrator:
         if tier == "install" and deploys:
             details["deploy"] = deploys[0]
             details["published_port"] = state.get("published_port")
+        markers = load_markers(run_dir)
         if tier == "upgrade":
-            details.update(upgrade_details(context, deploys, load_markers(run_dir)))
+            details.update(upgrade_details(context, deploys, markers))
         if tier == "backup":
             backups = load_backups(run_dir)
             details["backup"] = backups[-1] if backups else None
-            details["marker"] = load_markers(run_dir)["seeded"].get("backup")
+            details["marker"] = markers["seeded"].get("backup")
         if tier == "restore":
             details["snapshot_id"] = last_good_snapshot(run_dir)
-            details["marker_checks"] = [
-                c for c in load_markers(run_dir)["checks"] if c["seeded_by"] == "backup"
-            ]
+            details["marker_checks"] = [c for c in markers["checks"] if c["seeded_by"] == "backup"]
         if stage.failures:
             details["failures"] = stage.failures
         if stage.status == "canceled":
@@ -210,11 +211,9 @@ class Orchestrator:
         status = "passed" if stage.ok else "failed"
         return TierResult(status, stage.reason(), stage.duration, details)
 
-    def _teardown(self, result: RunResult, context: RunContext) -> None:
-        runner = PlaybookRunner(paths.project_root(), Path(context.run_dir), self.progress,
-                                inventory=self.request.inventory)
-        runner._count = 90  # teardown artifacts sort after the tiers
-        stage = self._stage(runner, "teardown", context)
+    def _teardown(self, result: RunResult, context: RunContext, runner: PlaybookRunner) -> None:
+        """Teardown is never cancelled: a second Ctrl-C must not leave the app behind."""
+        stage = self._stage(runner, "teardown", context, cancellable=False)
         status = "passed" if stage.ok else "failed"
         result.teardown = TierResult(status, stage.reason(), stage.duration,
                                      {"failures": stage.failures} if stage.failures else {})
@@ -268,7 +267,3 @@ def summary(result: RunResult) -> str:
         lines.append(f"  error: {result.error}")
     return "\n".join(lines)
 
-
-def load_results(path: Path) -> dict[str, Any]:
-    """A results.json as a dict (for tests and tools)."""
-    return json.loads(path.read_text())

@@ -86,11 +86,8 @@ KINDS = ("services", "containers", "volumes", "secrets", "configs", "networks")
 
 
 def _name(kind, obj):
-    if kind == "containers":
-        return obj.name
-    if kind == "volumes":
-        return obj.name
-    return obj.name if hasattr(obj, "name") else obj.id
+    """Docker SDK objects all have a name except (in old SDKs) secrets and configs."""
+    return getattr(obj, "name", None) or obj.id
 
 
 def _listed(list_call, **kwargs):
