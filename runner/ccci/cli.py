@@ -10,8 +10,8 @@ from ccci import paths
 from ccci.orchestrator import AVAILABLE_TIERS, Orchestrator, RunRequest, summary
 
 
-def _stages(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip())
+def _tiers(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("recipe", help="recipe name, e.g. example-site")
     run.add_argument("--ref", help="git ref of the recipe to test (default: its HEAD)")
     run.add_argument(
-        "--stages", type=_stages, default=AVAILABLE_TIERS,
+        "--tiers", type=_tiers, default=AVAILABLE_TIERS,
         help=f"comma-separated tiers (default: {','.join(AVAILABLE_TIERS)})",
+    )
+    run.add_argument(
+        "--stages", type=_tiers, dest="stages", default=None, help=argparse.SUPPRESS,
     )
     run.add_argument("--keep", action="store_true", help="leave the app deployed at the end")
     run.add_argument("--repo", help="path of the recipe repository (default: found by name)")
@@ -51,8 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    tiers = args.tiers
+    if args.stages is not None:
+        print("warning: --stages is deprecated, use --tiers (a stage is a playbook)",
+              file=sys.stderr)
+        tiers = args.stages
     request = RunRequest(
-        recipe=args.recipe, ref=args.ref, stages=args.stages, keep=args.keep,
+        recipe=args.recipe, ref=args.ref, tiers=tiers, keep=args.keep,
         repo=args.repo, domain=args.domain, inventory=args.inventory,
         upgrade_from=args.upgrade_from,
     )

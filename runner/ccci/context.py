@@ -12,7 +12,6 @@ checkout and deploy environment; the app (domain, stack, volumes, secrets) is sh
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -23,14 +22,15 @@ from typing import Any
 from ccci import git, paths
 from ccci.compose import labels_of
 from ccci.config import HookCtx, RecipeConfig, load_recipe_config
+from ccci.config.registry import DEFAULT_CONVERGE_TIMEOUT
 from ccci.deploy_env import plan_deploy
 from ccci.errors import BadInput
 from ccci.names import check_domain, check_recipe_name, stack_name
+from ccci.rundir import RunDir
 from ccci.upgrade_path import upgrade_path
 from ccci.versions import sort_versions
 from ccci.worktree import overlay_worktree
 
-CONTEXT_FILE = "context.json"
 TARGET = "target"
 
 
@@ -52,6 +52,22 @@ class DeployPlan:
     volumes: list[str]
     networks: list[str]
     backup_services: list[str] = field(default_factory=list)
+    timeout_label: int | None = None
+
+
+@dataclass
+class HostValues:
+    """Where this run keeps things on the swarm host, and how long deploys may take.
+
+    Planned once so every role reads the same values from the context instead of
+    deriving them (or borrowing another role's variables).
+    """
+
+    workdir: str
+    restic_repository: str
+    restic_password_file: str
+    converge_timeout: int
+    converge_timeout_source: str
 
 
 @dataclass
@@ -70,6 +86,7 @@ class RunContext:
     stack: str
     overlay: str | None
     plans: dict[str, dict[str, Any]]
+    host: dict[str, Any]
     upgrade_path: list[str] = field(default_factory=list)
     upgrade_skip: str = ""
     upgrade_extra_env: dict[str, str] = field(default_factory=dict)
@@ -88,9 +105,11 @@ class RunContext:
         return self.upgrade_path[0] if self.upgrade_path else TARGET
 
     def save(self) -> Path:
-        path = Path(self.run_dir) / CONTEXT_FILE
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
-        return path
+        return RunDir(self.run_dir).save_context(self.as_dict())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The saved form, plus ``first_plan`` for roles (derived, never read back)."""
+        return {**asdict(self), "first_plan": self.first_plan}
 
 
 def new_run_id() -> str:
@@ -130,11 +149,22 @@ def env_overrides(
     return {str(k): str(v) for k, v in (value or {}).items()}
 
 
-def _version_label(labels: dict[str, dict[str, str]], stack: str) -> str | None:
+def _stack_label(labels: dict[str, dict[str, str]], stack: str, name: str) -> str | None:
+    """The ``coop-cloud.<stack>.<name>`` label, from whichever service carries it."""
     for service_labels in labels.values():
-        if f"coop-cloud.{stack}.version" in service_labels:
-            return service_labels[f"coop-cloud.{stack}.version"]
+        if f"coop-cloud.{stack}.{name}" in service_labels:
+            return service_labels[f"coop-cloud.{stack}.{name}"]
     return None
+
+
+def _timeout_label(labels: dict[str, dict[str, str]], stack: str) -> int | None:
+    """The timeout label in whole seconds, as abra reads it; anything else is ignored."""
+    raw = _stack_label(labels, stack, "timeout")
+    try:
+        seconds = int(str(raw).strip())
+    except ValueError:
+        return None
+    return seconds if seconds > 0 else None
 
 
 def make_plan(
@@ -147,7 +177,7 @@ def make_plan(
     project = deploy.project
     labels = {svc: labels_of(spec) for svc, spec in project.services.items()}
     tags_here = sort_versions(git.tags_at(checkout, commit))
-    version = _version_label(labels, stack_name(domain)) or (
+    version = _stack_label(labels, stack_name(domain), "version") or (
         tags_here[-1].tag if tags_here else None
     )
     return DeployPlan(
@@ -168,6 +198,34 @@ def make_plan(
             svc for svc, svc_labels in labels.items()
             if svc_labels.get("backupbot.backup", "").lower() == "true"
         ),
+        timeout_label=_timeout_label(labels, stack_name(domain)),
+    )
+
+
+def plan_host_values(
+    run_id: str, config: RecipeConfig, plans: dict[str, dict[str, Any]]
+) -> HostValues:
+    """Host paths of the run and its convergence timeout, with where that came from.
+
+    The timeout is DEPLOY_TIMEOUT when the CI config sets it, else the largest
+    ``coop-cloud.<stack>.timeout`` label of any planned version, else the default.
+    """
+    root = paths.host_root()
+    configured = config.get("DEPLOY_TIMEOUT")
+    labelled = [(p["timeout_label"], name) for name, p in plans.items() if p["timeout_label"]]
+    if configured:
+        timeout, source = int(configured), "DEPLOY_TIMEOUT of the CI config"
+    elif labelled:
+        seconds, plan = max(labelled)
+        timeout, source = seconds, f"coop-cloud.<stack>.timeout label of {plan}"
+    else:
+        timeout, source = DEFAULT_CONVERGE_TIMEOUT, "default"
+    return HostValues(
+        workdir=f"{root}/runs/{run_id}",
+        restic_repository=f"{root}/restic/{run_id}",
+        restic_password_file=f"{root}/restic/{run_id}.password",
+        converge_timeout=timeout,
+        converge_timeout_source=source,
     )
 
 
@@ -202,24 +260,17 @@ def create_run(
     run_dir = (run_dir or paths.runs_root() / f"{stamp:%Y%m%d-%H%M%S}-{recipe}-{run_id}").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    checkout = run_dir / "recipe"
-    if checkout.exists():
-        shutil.rmtree(checkout)
-    git.clone_at(source, checkout, commit)
+    checkout = _clone(source, run_dir / "recipe", commit)
     changes = overlay_worktree(source, checkout) if ref is None else []
     target = make_plan(TARGET, checkout, commit, domain, config)
     all_tags = git.tags(checkout)
-
     path = upgrade_path(all_tags, target.version,
                         pinned_base=config.get("UPGRADE_BASE_VERSION"),
                         hops_back=upgrade_from) if upgrade else None
     plans = {TARGET: asdict(target)}
     for tag in path.versions if path else ():
-        tag_checkout = run_dir / "versions" / tag
-        if tag_checkout.exists():
-            shutil.rmtree(tag_checkout)
         tag_commit = git.resolve_ref(checkout, f"refs/tags/{tag}")
-        git.clone_at(source, tag_checkout, tag_commit)
+        tag_checkout = _clone(source, run_dir / "versions" / tag, tag_commit)
         plans[tag] = asdict(make_plan(tag, tag_checkout, tag_commit, domain, config))
 
     overlay = config.overlay()
@@ -238,6 +289,7 @@ def create_run(
         stack=stack_name(domain),
         overlay=str(run_dir / "compose.ccci.yml") if overlay else None,
         plans=plans,
+        host=asdict(plan_host_values(run_id, config, plans)),
         upgrade_path=list(path.versions) if path else [],
         upgrade_skip=path.skip_reason if path else "",
         upgrade_extra_env=env_overrides(config, "UPGRADE_EXTRA_ENV", domain),
@@ -250,7 +302,16 @@ def create_run(
     return context
 
 
-def load_run(run_dir: Path) -> RunContext:
+def _clone(source: Path, dest: Path, commit: str) -> Path:
+    """A fresh checkout of ``commit`` at ``dest`` (a leftover one is replaced)."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    git.clone_at(source, dest, commit)
+    return dest
+
+
+def load_run(run_dir: Path | str) -> RunContext:
     """The context an earlier stage of this run saved."""
-    data = json.loads((run_dir / CONTEXT_FILE).read_text())
+    data = RunDir(run_dir).context_data()
+    data.pop("first_plan", None)
     return RunContext(**data)

@@ -17,9 +17,9 @@ from typing import Any
 
 from ccci.config import HookCtx, RecipeConfig, Snapshot, load_recipe_config
 from ccci.context import RunContext, load_run
-from ccci.markers import Marker, record_check, record_seeded, seeded
-
-DEPLOY_STATE = "deploy.json"
+from ccci.markers import Marker
+from ccci.rundir import MarkerCheck as MarkerCheckEntry
+from ccci.rundir import RunDir
 
 
 @dataclass
@@ -31,12 +31,6 @@ class HookOutcome:
     returned: Any = None
     error: str = ""
     attempts: int = 0
-
-
-def deploy_state(run_dir: Path) -> dict[str, Any]:
-    """What the last deploy of this run recorded (published port, version, ...)."""
-    path = run_dir / DEPLOY_STATE
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def load_deps() -> dict[str, Any]:
@@ -52,7 +46,7 @@ def make_ctx(
     snapshot: dict[str, Any] | None = None,
 ) -> HookCtx:
     """The frozen context handed to hooks for operation ``op``."""
-    port = deploy_state(Path(context.run_dir)).get("published_port")
+    port = RunDir(context.run_dir).deploys().published_port
     return HookCtx(
         snapshot=Snapshot(**snapshot, stack=context.stack, host_spec=host_spec)
         if snapshot else None,
@@ -66,7 +60,7 @@ def make_ctx(
     )
 
 
-def _describe(exc: BaseException) -> str:
+def _exception_text(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"
@@ -102,7 +96,7 @@ def run_hook(
         try:
             returned = hook(ctx)
         except Exception as exc:
-            outcome = HookOutcome(True, False, error=_describe(exc), attempts=attempts)
+            outcome = HookOutcome(True, False, error=_exception_text(exc), attempts=attempts)
         else:
             probe_failed = (retry_for > 0 or require_true) and not returned
             error = f"{name} returned {returned!r}" if probe_failed else ""
@@ -111,7 +105,7 @@ def run_hook(
             break
         time.sleep(interval)
     if outcome.ok and isinstance(outcome.returned, Marker):
-        record_seeded(run_dir, op, outcome.returned)
+        RunDir(run_dir).record_seeded(op, outcome.returned.to_dict())
         outcome.returned = outcome.returned.to_dict()
     return outcome
 
@@ -127,28 +121,31 @@ class MarkerCheck:
 
 
 def check_marker(
-    run_dir: Path, seeded_by: str, after: str, *, host_spec: str = "local://",
+    run_dir: Path, seeded_by: str, op: str, after: str, *, host_spec: str = "local://",
     retry_for: float = 0.0, interval: float = 2.0,
 ) -> MarkerCheck:
-    """Look for the marker ``pre_<seeded_by>`` seeded; record the check in the run.
+    """Look for the marker ``pre_<seeded_by>`` seeded, after ``op``; record the check.
 
-    Retried for ``retry_for`` seconds, since an app may answer before it has loaded
-    everything; an exception while probing counts as not found.
+    ``after`` says what happened in words for the record ("upgrade to 1.2.0"); the
+    probe's context gets the operation name. Retried for ``retry_for`` seconds, since
+    an app may answer before it has loaded everything; an exception counts as not found.
     """
-    marker = seeded(run_dir, seeded_by)
-    if marker is None:
+    record = RunDir(run_dir)
+    raw = record.markers().seeded.get(seeded_by)
+    if raw is None:
         return MarkerCheck(seeded=False)
+    marker = Marker(**raw)
     context = load_run(run_dir)
     config = load_recipe_config(context.recipe, Path(context.config_root))
-    ctx = make_ctx(context, config, after, host_spec)
+    ctx = make_ctx(context, config, op, host_spec)
     deadline = time.monotonic() + retry_for
     while True:
         try:
             found, seen = marker.probe(ctx)
         except Exception as exc:
-            found, seen = False, _describe(exc)
+            found, seen = False, _exception_text(exc)
         if found or time.monotonic() + interval > deadline:
             break
         time.sleep(interval)
-    record_check(run_dir, seeded_by, after, found, seen)
+    record.record_marker_check(MarkerCheckEntry(seeded_by, after, found, seen))
     return MarkerCheck(True, found, marker.description, seen)

@@ -1,24 +1,20 @@
 """Data markers: what a hook seeds before an upgrade or a backup, checked afterwards.
 
 A marker crosses process boundaries (it is seeded in one playbook run and checked in
-another, by ``ccci run`` or by hand), so it is data, not a callable: either a text an
-HTTP path must contain, or a text a command inside a service's container must print.
-A green tier with lost data is the worst outcome ccci can have; the check is strict.
+another, by ``ccci run`` or by hand), so it is data, not a callable, kept in the run's
+``markers.json`` (``ccci.rundir``): either a text an HTTP path must contain, or a
+text a command inside a service's container must print. A green tier with lost data
+is the worst outcome ccci can have; the check is strict.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import requests
 
 from ccci.config.hookctx import HookCtx
-
-MARKERS_FILE = "markers.json"
 
 
 @dataclass(frozen=True)
@@ -66,40 +62,3 @@ class Marker:
         result = ctx.exec(self.service or "", self.command or "")
         seen = f"exit {result.rc}"
         return result.ok and self.contains in result.stdout, seen
-
-
-def _load(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / MARKERS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {"seeded": {}, "checks": []}
-
-
-def _save(run_dir: Path, data: dict[str, Any]) -> None:
-    (run_dir / MARKERS_FILE).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def record_seeded(run_dir: Path, op: str, marker: Marker) -> None:
-    """Remember the marker the ``pre_<op>`` hook seeded."""
-    data = _load(run_dir)
-    data["seeded"][op] = marker.to_dict()
-    _save(run_dir, data)
-
-
-def seeded(run_dir: Path, op: str) -> Marker | None:
-    """The marker seeded before ``op``, if any."""
-    raw = _load(run_dir)["seeded"].get(op)
-    return Marker(**raw) if raw else None
-
-
-def record_check(run_dir: Path, op: str, after: str, found: bool, seen: str) -> None:
-    """Append one marker check to the run's record."""
-    data = _load(run_dir)
-    data["checks"].append({
-        "seeded_by": op, "after": after, "found": found, "seen": seen,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    })
-    _save(run_dir, data)
-
-
-def load_markers(run_dir: Path) -> dict[str, Any]:
-    """Seeded markers and every check made (for results)."""
-    return _load(run_dir)

@@ -1,35 +1,36 @@
 """One run: plan, the selected tiers against one live app, teardown, results.
 
 The orchestrator decides and records; every change to the host happens in a stage
-playbook of the collection. Teardown runs in a ``finally`` block, after Ctrl-C and
-SIGTERM too, unless the user asked to keep the app.
+playbook of the collection, and whether a tier may run at all is ``ccci.gates``'s
+answer, the same one the playbooks get. Teardown runs in a ``finally`` block, after
+Ctrl-C and SIGTERM too, unless the user asked to keep the app.
 """
 
 from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ccci import paths
 from ccci.ansible import PlaybookRunner, StageRun
-from ccci.backups import last_good_snapshot, load_backups
 from ccci.context import RunContext, create_run, new_run_id
 from ccci.errors import CcciError
-from ccci.hooks import deploy_state
+from ccci.gates import gate
 from ccci.levels import TIERS
-from ccci.markers import load_markers
 from ccci.names import RECIPE_NAME
 from ccci.progress import Progress
 from ccci.results import RunResult, TierResult, write_junit, write_results
+from ccci.rundir import RunDir
 
 AVAILABLE_TIERS = ("install", "upgrade", "backup", "restore")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+RunnerFactory = Callable[..., PlaybookRunner]
 
 
 @dataclass
@@ -38,7 +39,7 @@ class RunRequest:
 
     recipe: str
     ref: str | None = None
-    stages: tuple[str, ...] = AVAILABLE_TIERS
+    tiers: tuple[str, ...] = AVAILABLE_TIERS
     keep: bool = False
     repo: str | None = None
     domain: str | None = None
@@ -76,7 +77,7 @@ def _now() -> str:
 
 def check_request(request: RunRequest) -> None:
     """Refuse tiers this ccci cannot run, before anything else happens."""
-    unknown = [s for s in request.stages if s not in AVAILABLE_TIERS]
+    unknown = [t for t in request.tiers if t not in AVAILABLE_TIERS]
     if unknown:
         raise CcciError(
             f"unknown or unavailable tier(s): {', '.join(unknown)}; "
@@ -87,10 +88,14 @@ def check_request(request: RunRequest) -> None:
 class Orchestrator:
     """Runs one request end to end and returns its result."""
 
-    def __init__(self, request: RunRequest, progress: Progress | None = None) -> None:
+    def __init__(
+        self, request: RunRequest, progress: Progress | None = None,
+        runner_factory: RunnerFactory = PlaybookRunner,
+    ) -> None:
         self.request = request
         self.progress = progress or Progress()
         self.interrupt = _Interrupt()
+        self.runner_factory = runner_factory
 
     def run(self) -> tuple[RunResult, Path]:
         request = self.request
@@ -105,25 +110,19 @@ class Orchestrator:
                 context = create_run(
                     request.recipe, request.ref, repo=request.repo, domain=request.domain,
                     run_id=run_id, run_dir=run_dir,
-                    upgrade="upgrade" in request.stages, upgrade_from=request.upgrade_from,
+                    upgrade="upgrade" in request.tiers, upgrade_from=request.upgrade_from,
                 )
             except CcciError as exc:
                 return self._refused(result, exc, run_dir, started)
-            self._describe(result, context)
-            runner = PlaybookRunner(
+            self._announce(result, context)
+            runner = self.runner_factory(
                 paths.project_root(), Path(context.run_dir), self.progress,
                 inventory=request.inventory, cancel=lambda: self.interrupt.requested,
             )
             try:
                 self._tiers(result, context, runner)
             finally:
-                if request.keep:
-                    self.progress.info(
-                        "keeping the app; tear it down with: ansible-playbook "
-                        f"playbooks/teardown.yml -e run_dir={context.run_dir}"
-                    )
-                else:
-                    self._teardown(result, context, runner)
+                self._keep_or_teardown(result, context, runner)
         return self._finish(result, Path(context.run_dir), started)
 
     def _refused(
@@ -134,11 +133,12 @@ class Orchestrator:
         result.exit_code = EXIT_BAD_INPUT
         result.run_dir = str(run_dir)
         refused = TierResult("not_run", "run refused before deploy")
-        result.tiers = {tier: refused for tier in self.request.stages}
+        result.tiers = {tier: refused for tier in self.request.tiers}
         self.progress.info(f"error: {exc}")
         return self._finish(result, run_dir, started)
 
-    def _describe(self, result: RunResult, context: RunContext) -> None:
+    def _announce(self, result: RunResult, context: RunContext) -> None:
+        """Copy the run's identity into the result and say what is being tested."""
         result.run_id = context.run_id
         result.run_dir = context.run_dir
         result.commit = context.commit
@@ -158,52 +158,21 @@ class Orchestrator:
 
     def _tiers(self, result: RunResult, context: RunContext, runner: PlaybookRunner) -> None:
         # Tiers run in ladder order whatever order they were asked in.
-        for tier in sorted(self.request.stages, key=TIERS.index):
+        record = RunDir(context.run_dir)
+        for tier in sorted(self.request.tiers, key=TIERS.index):
             if self.interrupt.requested:
                 result.tiers[tier] = TierResult("not_run", "interrupted")
                 continue
-            blocked = self._blocked(tier, result, context)
-            if blocked:
-                result.tiers[tier] = blocked
+            closed = gate(tier, context, record)
+            if closed:
+                result.tiers[tier] = TierResult(closed.status, closed.reason)
                 continue
             stage = self._stage(runner, tier, context)
             result.tiers[tier] = self._verdict(tier, stage, context)
 
-    @staticmethod
-    def _blocked(tier: str, result: RunResult, context: RunContext) -> TierResult | None:
-        """Why ``tier`` cannot run (skipped with a reason, or not run), or None."""
-        if tier in context.expected_na:
-            return TierResult("skipped", f"declared not applicable: {context.expected_na[tier]}")
-        install = result.tiers.get("install")
-        if tier != "install" and install and install.status != "passed":
-            return TierResult("not_run", "no live app: install failed")
-        if tier == "upgrade" and not context.upgrade_path:
-            return TierResult("skipped", context.upgrade_skip)
-        if tier in ("backup", "restore") and not context.target["backup_services"]:
-            return TierResult("skipped", "not backup-capable: no service has backupbot.backup=true")
-        backup = result.tiers.get("backup")
-        if tier == "restore" and (backup is None or backup.status != "passed"):
-            return TierResult("not_run", "no verified backup: the backup tier did not pass")
-        return None
-
     def _verdict(self, tier: str, stage: StageRun, context: RunContext) -> TierResult:
-        run_dir = Path(context.run_dir)
-        state = deploy_state(run_dir)
         details: dict[str, Any] = {"artifacts": stage.artifact_dir}
-        deploys = state.get("deploys", [])
-        if tier == "install" and deploys:
-            details["deploy"] = deploys[0]
-            details["published_port"] = state.get("published_port")
-        markers = load_markers(run_dir)
-        if tier == "upgrade":
-            details.update(upgrade_details(context, deploys, markers))
-        if tier == "backup":
-            backups = load_backups(run_dir)
-            details["backup"] = backups[-1] if backups else None
-            details["marker"] = markers["seeded"].get("backup")
-        if tier == "restore":
-            details["snapshot_id"] = last_good_snapshot(run_dir)
-            details["marker_checks"] = [c for c in markers["checks"] if c["seeded_by"] == "backup"]
+        details.update(tier_details(tier, context, RunDir(context.run_dir)))
         if stage.failures:
             details["failures"] = stage.failures
         if stage.status == "canceled":
@@ -211,47 +180,76 @@ class Orchestrator:
         status = "passed" if stage.ok else "failed"
         return TierResult(status, stage.reason(), stage.duration, details)
 
-    def _teardown(self, result: RunResult, context: RunContext, runner: PlaybookRunner) -> None:
-        """Teardown is never cancelled: a second Ctrl-C must not leave the app behind."""
+    def _keep_or_teardown(
+        self, result: RunResult, context: RunContext, runner: PlaybookRunner
+    ) -> None:
+        if self.request.keep:
+            self.progress.info(
+                "keeping the app; tear it down with: ansible-playbook "
+                f"playbooks/teardown.yml -e run_dir={context.run_dir}"
+            )
+            return
+        # Never cancelled: a second Ctrl-C must not leave the app behind.
         stage = self._stage(runner, "teardown", context, cancellable=False)
         status = "passed" if stage.ok else "failed"
         result.teardown = TierResult(status, stage.reason(), stage.duration,
                                      {"failures": stage.failures} if stage.failures else {})
 
     def _finish(self, result: RunResult, folder: Path, started: float) -> tuple[RunResult, Path]:
-        state = deploy_state(folder) if folder.is_dir() else {}
-        deploys = state.get("deploys", [])
-        result.fresh_deploys = sum(1 for d in deploys if d.get("op") == "install")
-        if result.fresh_deploys > 1 and not result.error:
-            result.error = f"the run made {result.fresh_deploys} fresh deploys; one is allowed"
-        converged = [d for d in deploys if d.get("converged")]
-        if converged:
-            result.version_deployed = converged[-1].get("version")
+        record = RunDir(folder)
+        if record.has_context():
+            deploys = record.deploys()
+            result.fresh_deploys = len(deploys.fresh)
+            result.version_deployed = deploys.version_deployed
         result.finished = _now()
         result.duration = round(time.monotonic() - started, 3)
         if not result.exit_code:
-            failed = any(t.status in ("failed", "error") for t in result.tiers.values())
-            failed = failed or bool(result.error)
-            failed = failed or (result.teardown is not None and result.teardown.status != "passed")
-            result.exit_code = EXIT_FAILED if failed else EXIT_OK
-            if self.interrupt.requested:
-                result.exit_code = EXIT_INTERRUPTED
-        path = write_results(result, folder)
-        write_junit(result, folder)
+            result.exit_code = exit_code(result, interrupted=self.interrupt.requested)
+        path = write_results(result, record)
+        write_junit(result, record)
         return result, path
 
 
-def upgrade_details(
-    context: RunContext, deploys: list[dict[str, Any]], markers: dict[str, Any]
-) -> dict[str, Any]:
+def exit_code(result: RunResult, *, interrupted: bool) -> int:
+    """0 passed; 1 a tier, the run or the teardown failed; 130 interrupted."""
+    if interrupted:
+        return EXIT_INTERRUPTED
+    failed = any(t.status in ("failed", "error") for t in result.tiers.values())
+    failed = failed or bool(result.error)
+    failed = failed or (result.teardown is not None and result.teardown.status != "passed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def tier_details(tier: str, context: RunContext, record: RunDir) -> dict[str, Any]:
+    """What results.json shows about a tier that ran, from the run's records."""
+    if tier == "install":
+        deploys = record.deploys()
+        fresh = deploys.fresh
+        return {"deploy": asdict(fresh[0]) if fresh else None,
+                "published_port": deploys.published_port}
+    if tier == "upgrade":
+        return upgrade_details(context, record)
+    markers = record.markers()
+    if tier == "backup":
+        backups = record.backups().backups
+        return {"backup": backups[-1] if backups else None,
+                "marker": markers.seeded.get("backup")}
+    if tier == "restore":
+        return {"snapshot_id": record.backups().last_good_snapshot,
+                "marker_checks": [asdict(c) for c in markers.checks_of("backup")]}
+    return {}
+
+
+def upgrade_details(context: RunContext, record: RunDir) -> dict[str, Any]:
     """Base, target, each hop and the marker checks, for results.json."""
+    markers = record.markers()
     return {
         "base_version": context.upgrade_path[0] if context.upgrade_path else None,
         "target_version": context.version,
         "target_commit": context.commit,
-        "hops": [d for d in deploys if d.get("op") == "upgrade"],
-        "marker": markers.get("seeded", {}).get("upgrade"),
-        "marker_checks": [c for c in markers.get("checks", []) if c["seeded_by"] == "upgrade"],
+        "hops": [asdict(d) for d in record.deploys().deploys if d.op == "upgrade"],
+        "marker": markers.seeded.get("upgrade"),
+        "marker_checks": [asdict(c) for c in markers.checks_of("upgrade")],
     }
 
 

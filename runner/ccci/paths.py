@@ -43,3 +43,11 @@ def recipe_search_path() -> list[Path]:
     if os.environ.get("CCCI_RECIPES_DIR"):
         return [Path(p) for p in os.environ["CCCI_RECIPES_DIR"].split(":") if p]
     return [Path.home() / ".abra" / "recipes", examples_dest()]
+
+
+def host_root() -> str:
+    """Where runs keep their files on the swarm host: ``CCCI_HOST_ROOT``, else /var/lib/ccci.
+
+    A path on the host, not the controller; it is only joined, never opened here.
+    """
+    return os.environ.get("CCCI_HOST_ROOT") or "/var/lib/ccci"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ccci.levels import level
-
-SCHEMA_VERSION = 1
+from ccci.rundir import RunDir
 
 
 @dataclass
@@ -52,19 +50,15 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["level"] = self.level
-        data["schema_version"] = SCHEMA_VERSION
         return data
 
 
-def write_results(result: RunResult, folder: Path) -> Path:
-    """Write ``results.json`` into ``folder``; returns its path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "results.json"
-    path.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
-    return path
+def write_results(result: RunResult, record: RunDir) -> Path:
+    """Write the run's ``results.json``; returns its path."""
+    return record.save_results(result.to_dict())
 
 
-def write_junit(result: RunResult, folder: Path) -> Path:
+def write_junit(result: RunResult, record: RunDir) -> Path:
     """One test case per tier (and teardown), for CI systems that read JUnit."""
     cases = dict(result.tiers)
     if result.teardown:
@@ -95,6 +89,6 @@ def write_junit(result: RunResult, folder: Path) -> Path:
             node.text = tier.reason
         elif tier.status in ("skipped", "not_run"):
             ET.SubElement(case, "skipped", message=first_line or tier.status)
-    path = folder / "junit.xml"
+    path = record.junit_path()
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
     return path

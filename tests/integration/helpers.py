@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -36,3 +37,21 @@ def make_recipe_variant(recipes_dir: Path, base: str, name: str, tmp_path: Path,
         check=True,
     )
     return repo
+
+
+def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> str:
+    """Read ``proc``'s output until a line contains ``text``; returns what was read.
+
+    Used to signal a run at a known point (e.g. mid-deploy) rather than after a guess.
+    """
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"process ended before {text!r}:\n{''.join(seen)}")
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"no {text!r} within {timeout}s:\n{''.join(seen)}")

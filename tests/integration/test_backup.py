@@ -3,7 +3,6 @@ and faults that must never end in a green tier with missing data."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from ccci.context import load_run
+from ccci.gates import NO_VERIFIED_BACKUP
+from ccci.rundir import RunDir
 from tests.integration.helpers import make_recipe_variant, run_objects
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,16 +125,29 @@ def test_manual_backup_and_restore_playbooks(recipes_dir, tmp_path, docker_clien
             ["ansible-playbook", f"playbooks/{name}.yml", "-e", f"run_dir={run_dir}", *extra],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
 
-    backup = playbook("backup", "-e", "recipe=example-site")
-    context = json.loads((run_dir / "context.json").read_text())
+    install = playbook("install", "-e", "recipe=example-site")
+    context = load_run(run_dir)
+    early_restore = playbook("restore")
+    backup = playbook("backup")
     restore = playbook("restore") if backup.returncode == 0 else None
     teardown = playbook("teardown")
+    assert install.returncode == 0, install.stdout[-3000:]
+    # The gate ccci run asks refuses the manual stage too, in the same words.
+    assert early_restore.returncode != 0
+    assert f"restore not run: {NO_VERIFIED_BACKUP}" in early_restore.stdout
     assert backup.returncode == 0, backup.stdout[-3000:]
     assert restore is not None and restore.returncode == 0, restore and restore.stdout[-3000:]
-    backups = json.loads((run_dir / "backups.json").read_text())["backups"]
-    assert [b["ok"] for b in backups] == [True]
-    markers = json.loads((run_dir / "markers.json").read_text())
-    assert [(c["seeded_by"], c["found"]) for c in markers["checks"]] == [("backup", True)]
+    record = RunDir(run_dir)
+    assert [b["ok"] for b in record.backups().backups] == [True]
+    assert [(c.seeded_by, c.found) for c in record.markers().checks] == [("backup", True)]
     assert teardown.returncode == 0, teardown.stdout[-3000:]
-    assert run_objects(docker_client, context["run_id"], context["stack"]) == {}
-    assert not Path(f"/var/lib/ccci/restic/{context['run_id']}").exists()
+    assert run_objects(docker_client, context.run_id, context.stack) == {}
+    assert not Path(context.host["restic_repository"]).exists()
+    assert not Path(context.host["workdir"]).exists()
+
+
+def test_restore_without_a_verified_backup_is_refused_by_ccci_run(ccci, docker_client):
+    call = ccci("run", "example-site", "--tiers", "install,restore")
+    assert call.results["tiers"]["restore"]["status"] == "not_run"
+    assert call.results["tiers"]["restore"]["reason"] == NO_VERIFIED_BACKUP
+    assert call.results["teardown"]["status"] == "passed", call.output

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import run_objects
+from ccci.context import load_run
+from ccci.rundir import RunDir
+from tests.integration.helpers import run_objects, wait_for_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,14 +70,15 @@ def test_manual_playbooks_call_the_same_hooks(recipes_dir, recording_config, tmp
          "-e", f"run_dir={run_dir}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
     )
-    context = json.loads((run_dir / "context.json").read_text())
+    context = load_run(run_dir)
     try:
         assert install.returncode == 0, install.stdout[-3000:]
-        deploy = json.loads((run_dir / "deploy.json").read_text())
-        assert deploy["deploys"][-1]["converged"] is True
+        deploys = RunDir(run_dir).deploys()
+        assert deploys.deploys[-1].converged is True
+        assert RunDir(run_dir).tiers().passed("install")
         manual_lines = log.read_text().splitlines()
-        port = deploy["published_port"]
-        assert manual_lines[0] == f"pre_install op=install domain={context['domain']}"
+        port = deploys.published_port
+        assert manual_lines[0] == f"pre_install op=install domain={context.domain}"
         assert manual_lines[-1] == f"READY_PROBE op=install url=http://127.0.0.1:{port} index=0"
     finally:
         teardown = subprocess.run(
@@ -83,10 +86,10 @@ def test_manual_playbooks_call_the_same_hooks(recipes_dir, recording_config, tmp
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
         )
     assert teardown.returncode == 0, teardown.stdout[-3000:]
-    assert run_objects(docker_client, context["run_id"], context["stack"]) == {}
+    assert run_objects(docker_client, context.run_id, context.stack) == {}
 
     log.unlink()
-    call = ccci("run", "example-site", "--stages", "install",
+    call = ccci("run", "example-site", "--tiers", "install",
                 env={"CCCI_CONFIG_DIR": str(config),
                                              "CCCI_TEST_HOOK_LOG": str(log)})
     assert call.rc == 0, call.output
@@ -103,13 +106,11 @@ def test_sigterm_mid_deploy_still_tears_down(recipes_dir, tmp_path, docker_clien
         [sys.executable, "-m", "ccci.cli", "run", "example-notes"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not list(runs.glob("*/compose.harness.*.yml")):
-        assert proc.poll() is None, proc.stdout.read()
-        time.sleep(0.2)
-    time.sleep(2)  # inside the deploy: the stack is being created
+    seen = wait_for_line(proc, "Deploy the stack", timeout=300)
+    time.sleep(1)  # inside the deploy: the stack is being created
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=300)
+    output = seen + output
     assert proc.returncode == 130, output
     [results_path] = runs.glob("*/results.json")
     results = json.loads(results_path.read_text())

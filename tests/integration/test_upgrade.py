@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -10,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ccci.context import load_run
+from ccci.rundir import RunDir
 from tests.integration.helpers import make_recipe_variant, run_objects
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,15 +116,15 @@ def test_manual_upgrade_playbook_installs_the_base_then_upgrades(recipes_dir, tm
         ["ansible-playbook", "playbooks/upgrade.yml", "-e", "recipe=example-site",
          "-e", f"run_dir={run_dir}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
-    context = json.loads((run_dir / "context.json").read_text())
+    context = load_run(run_dir)
     teardown = subprocess.run(
         ["ansible-playbook", "playbooks/teardown.yml", "-e", f"run_dir={run_dir}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert upgrade.returncode == 0, upgrade.stdout[-3000:]
-    deploys = json.loads((run_dir / "deploy.json").read_text())["deploys"]
-    assert [(d["op"], d["version"]) for d in deploys] == [
+    record = RunDir(run_dir)
+    assert [(d.op, d.version) for d in record.deploys().deploys] == [
         ("install", "1.1.0+1.22"), ("upgrade", "1.2.0+1.22")]
-    markers = json.loads((run_dir / "markers.json").read_text())
-    assert [c["found"] for c in markers["checks"]] == [True]
+    assert [c.found for c in record.markers().checks] == [True]
+    assert record.tiers().latest() == {"install": "passed", "upgrade": "passed"}
     assert teardown.returncode == 0, teardown.stdout[-3000:]
-    assert run_objects(docker_client, context["run_id"], context["stack"]) == {}
+    assert run_objects(docker_client, context.run_id, context.stack) == {}

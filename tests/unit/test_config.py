@@ -50,7 +50,8 @@ def test_meta_and_hooks_load(tmp_path):
     assert config.get("HEALTH_PATH") == "/health"
     assert config.get("EXTRA_ENV") == {"FEATURE": "on"}
     assert set(config.hooks) == {"READY_PROBE", "pre_install"}
-    assert role_vars(config.resolved())["deploy_timeout"] == 90
+    assert role_vars(config.resolved())["check_health_path"] == "/health"
+    assert "deploy_timeout" not in role_vars(config.resolved())  # planned in the context
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,9 @@ def _hook(name: str, params: tuple[str, ...], description: str) -> Key:
     return Key(name, "hook", description, params=params)
 
 
+# Seconds a deploy may take to converge when neither the CI config nor the recipe says.
+DEFAULT_CONVERGE_TIMEOUT = 300
+
 REGISTRY: dict[str, Key] = {
     key.name: key
     for key in (
@@ -51,9 +54,10 @@ REGISTRY: dict[str, Key] = {
                "HTTP status codes that count as healthy."),
         _value("HTTP_TIMEOUT", (int,), 60, "check_http_timeout",
                "Seconds the health check and READY_PROBE may take to succeed."),
-        _value("DEPLOY_TIMEOUT", (int,), None, "deploy_timeout",
-               "Seconds a deploy may take to converge; default: the stack's "
-               "coop-cloud.<stack>.timeout label, else 300."),
+        _value("DEPLOY_TIMEOUT", (int,), None, None,
+               "Seconds a deploy may take to converge; default: the largest "
+               "coop-cloud.<stack>.timeout label of the versions the run deploys, else "
+               f"{DEFAULT_CONVERGE_TIMEOUT}."),
         _value("EXTRA_ENV", (dict,), {}, None,
                "Variables added to the deploy environment, over .env.sample.",
                may_be_callable=True),

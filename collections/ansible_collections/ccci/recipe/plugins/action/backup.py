@@ -14,9 +14,9 @@ from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
 )
 
 try:
-    from ccci.backups import record_backup
     from ccci.errors import CcciError
     from ccci.hooks import run_hook
+    from ccci.rundir import RunDir
 except ImportError:  # pragma: no cover - reported at run time
     run_hook = None
 
@@ -47,47 +47,56 @@ class ActionModule(ActionBase):
                            snapshot=snapshot, require_true=True)
         return f"BACKUP_VERIFY: {outcome.error}" if outcome.called and not outcome.ok else ""
 
+    def _attempt(self, number: int, run_dir: Path, module_args: dict, task_vars: dict) -> dict:
+        """One whole backup on the host, then BACKUP_VERIFY; the reason is empty when good."""
+        began = time.monotonic()
+        res = self._execute_module(
+            module_name="ccci.recipe.backupbot_backup", module_args=module_args,
+            task_vars=task_vars,
+        )
+        attempt = {
+            "attempt": number,
+            "snapshot_id": res.get("snapshot_id"),
+            "total_bytes": res.get("total_bytes"),
+            "data_added": res.get("data_added"),
+            "paths": res.get("paths", []),
+        }
+        reason = str(res.get("msg", "backup failed")) if res.get("failed") else ""
+        if not reason:
+            try:
+                reason = self._verify(run_dir, res, module_args, task_vars)
+            except CcciError as exc:
+                reason = f"BACKUP_VERIFY: {exc}"
+        attempt.update(ok=not reason, reason=reason, duration=round(time.monotonic() - began, 3))
+        return attempt
+
+    def _settle(self, args: dict, task_vars: dict) -> bool:
+        """Wait for the stack to converge again before a retry; whether it did."""
+        time.sleep(float(args.get("retry_delay", 2)))
+        settled = self._execute_module(
+            module_name="ccci.recipe.stack_converge",
+            module_args={"stack": args["stack"], "timeout": int(args["settle_timeout"])},
+            task_vars=task_vars,
+        )
+        return not settled.get("failed")
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         if run_hook is None:
             return {**result, "failed": True, "msg": CCCI_MISSING}
         task_vars = task_vars or {}
         args = self._task.args
+        if not args.get("settle_timeout"):
+            return {**result, "failed": True, "msg": "settle_timeout is required"}
         run_dir = Path(args["run_dir"])
         module_args = {k: args[k] for k in MODULE_ARGS if args.get(k) is not None}
         attempts = []
         started = time.monotonic()
         for number in range(1, int(args.get("attempts", 3)) + 1):
-            began = time.monotonic()
-            res = self._execute_module(
-                module_name="ccci.recipe.backupbot_backup", module_args=module_args,
-                task_vars=task_vars,
-            )
-            attempt = {
-                "attempt": number,
-                "snapshot_id": res.get("snapshot_id"),
-                "total_bytes": res.get("total_bytes"),
-                "data_added": res.get("data_added"),
-                "paths": res.get("paths", []),
-            }
-            reason = str(res.get("msg", "backup failed")) if res.get("failed") else ""
-            if not reason:
-                try:
-                    reason = self._verify(run_dir, res, args, task_vars)
-                except CcciError as exc:
-                    reason = f"BACKUP_VERIFY: {exc}"
-            attempt.update(ok=not reason, reason=reason,
-                           duration=round(time.monotonic() - began, 3))
-            attempts.append(attempt)
-            if not reason:
+            attempts.append(self._attempt(number, run_dir, module_args, task_vars))
+            if attempts[-1]["ok"]:
                 break
-            time.sleep(float(args.get("retry_delay", 2)))
-            settle_args = {"stack": args["stack"], "timeout": int(args.get("settle_timeout", 180))}
-            settled = self._execute_module(
-                module_name="ccci.recipe.stack_converge", module_args=settle_args,
-                task_vars=task_vars,
-            )
-            attempt["settled"] = not settled.get("failed")
+            attempts[-1]["settled"] = self._settle(args, task_vars)
         final = attempts[-1]
         backup = {
             "ok": final["ok"],
@@ -97,7 +106,7 @@ class ActionModule(ActionBase):
             "attempts": attempts,
             "duration": round(time.monotonic() - started, 3),
         }
-        record_backup(run_dir, backup)
+        RunDir(run_dir).record_backup(backup)
         result.update(changed=True, backup=backup)
         if not final["ok"]:
             result.update(failed=True, msg=f"backup failed after {len(attempts)} attempt(s): "

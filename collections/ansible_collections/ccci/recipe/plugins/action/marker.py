@@ -23,7 +23,7 @@ class ActionModule(ActionBase):
     """Fail with "marker lost" when the marker ``pre_<seeded_by>`` seeded is gone."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("run_dir", "seeded_by", "after", "retry_for"))
+    _VALID_ARGS = frozenset(("run_dir", "seeded_by", "op", "after", "retry_for"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -32,7 +32,7 @@ class ActionModule(ActionBase):
         args = self._task.args
         try:
             check = check_marker(
-                Path(args["run_dir"]), args["seeded_by"], args.get("after", ""),
+                Path(args["run_dir"]), args["seeded_by"], args["op"], args.get("after", ""),
                 host_spec=host_spec(task_vars or {}),
                 retry_for=float(args.get("retry_for", 0)),
             )

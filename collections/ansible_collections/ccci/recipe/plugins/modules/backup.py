@@ -53,9 +53,10 @@ options:
     type: float
     default: 2
   settle_timeout:
-    description: Seconds the stack may take to converge again before a retry.
+    description: Seconds the stack may take to converge again before a retry; the
+      run's convergence timeout (C(context_run.host.converge_timeout)).
     type: int
-    default: 180
+    required: true
 requirements:
   - the ccci Python package on the controller
   - restic and the Docker SDK for Python on the host
@@ -69,6 +70,7 @@ EXAMPLES = r"""
     repository: /var/lib/ccci/restic/1a2b3c4d
     password_file: /var/lib/ccci/restic/1a2b3c4d.password
     tags: [run=1a2b3c4d]
+    settle_timeout: 300
 """
 
 RETURN = r"""

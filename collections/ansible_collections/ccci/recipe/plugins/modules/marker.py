@@ -25,8 +25,13 @@ options:
     description: The operation whose C(pre_) hook seeded the marker, e.g. C(upgrade).
     type: str
     required: true
+  op:
+    description: The operation just done (C(upgrade), C(restore)); the probe's hook
+      context carries it as C(ctx.op).
+    type: str
+    required: true
   after:
-    description: What just happened, for the record, e.g. C(upgrade to 1.2.0+1).
+    description: What just happened in words, for the record, e.g. C(upgrade to 1.2.0+1).
     type: str
     default: ""
   retry_for:
@@ -42,6 +47,7 @@ EXAMPLES = r"""
   ccci.recipe.marker:
     run_dir: "{{ context_run.run_dir }}"
     seeded_by: upgrade
+    op: upgrade
     after: upgrade to 1.2.0+1.22
 """
 

@@ -14,9 +14,12 @@ description:
     C(context.json), loads it. Otherwise validates the input, checks the recipe out at
     O(ref) into the run directory and plans the deploy (environment, compose chain,
     secrets, HTTP endpoint), refusing bad input before anything is deployed.
-  - Returns the context and the role variables the recipe's CI config declares
-    (for example C(check_health_path), C(deploy_timeout)); the C(ccci.recipe.context)
-    role sets them as facts.
+  - Returns the context, including the run's host values (C(host.workdir),
+    C(host.restic_repository), C(host.restic_password_file), C(host.converge_timeout)
+    and its source), and the role variables the recipe's CI config declares (for example
+    C(check_health_path)); the C(ccci.recipe.context) role sets them as facts.
+  - With O(tier), also asks the tier gate (C(ccci.gates), the same one C(ccci run)
+    asks) and fails with its reason when the tier cannot run on this run's app.
 version_added: 0.1.0
 author: ccci developers
 options:
@@ -45,6 +48,9 @@ options:
   upgrade_from:
     description: Start the upgrade this many published versions back and go through each.
     type: int
+  tier:
+    description: A tier (C(install), C(upgrade), C(backup), C(restore)) to ask the gate for.
+    type: str
 requirements:
   - the ccci Python package on the controller
 """
@@ -55,6 +61,11 @@ EXAMPLES = r"""
     run_dir: "{{ ccci_run_dir }}"
     recipe: example-site
   register: context
+
+- name: Refuse the backup tier when it cannot run
+  ccci.recipe.run_context:
+    run_dir: "{{ context_run.run_dir }}"
+    tier: backup
 """
 
 RETURN = r"""
@@ -73,5 +84,9 @@ context:
 role_vars:
   description: Role variables from the recipe's CI config, by variable name.
   returned: success
+  type: dict
+gate:
+  description: Why O(tier) cannot run, C(status) (C(skipped) or C(not_run)) and C(reason).
+  returned: when the gate is closed
   type: dict
 """

@@ -1,0 +1,67 @@
+#!/usr/bin/python
+# Copyright: ccci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the run_record action (it runs on the controller)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: run_record
+short_description: Append to a ccci run's records and read the state roles act on
+description:
+  - Runs on the controller. The run directory's records (C(deploy.json),
+    C(tiers.json), ...) have one reader and writer, the C(ccci.rundir) module of the
+    ccci package; roles go through this action instead of reading or writing the files.
+  - With O(deploy), appends one deploy and the published port to C(deploy.json). With
+    O(tier), records that the tier's stage started or passed in C(tiers.json); the tier
+    gates judge from it. With neither, only reads.
+version_added: 0.1.0
+author: ccci developers
+options:
+  run_dir:
+    description: The run directory.
+    type: path
+    required: true
+  deploy:
+    description: One deploy; keys C(op), C(plan), C(commit), C(expected_version),
+      C(version), C(converged), C(elapsed), C(timeout), C(timeout_source), C(started).
+    type: dict
+  published_port:
+    description: The app's published HTTP port; required with O(deploy).
+    type: int
+  stack:
+    description: The run's stack; required with O(deploy).
+    type: str
+  tier:
+    description: A tier whose stage started or passed.
+    type: str
+  status:
+    description: What happened to O(tier).
+    type: str
+    choices: [started, passed]
+    default: started
+requirements:
+  - the ccci Python package on the controller
+"""
+
+EXAMPLES = r"""
+- name: Read the published port of this run
+  ccci.recipe.run_record:
+    run_dir: "{{ context_run.run_dir }}"
+  register: recorded
+
+- name: Record that the install tier passed
+  ccci.recipe.run_record:
+    run_dir: "{{ context_run.run_dir }}"
+    tier: install
+    status: passed
+"""
+
+RETURN = r"""
+state:
+  description: C(published_port), C(deploys) and C(fresh_deploys) (counts),
+    C(version_deployed) and C(last_good_snapshot) of the run.
+  returned: success
+  type: dict
+"""

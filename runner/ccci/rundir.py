@@ -1,0 +1,301 @@
+"""The run directory: every record a run keeps, read and written only here.
+
+A run is planned in one process and carried on by others (``ccci run``, each stage
+playbook, a person with ``ansible-playbook``), so its state lives in files. Each file
+is JSON, for people and other tools, and carries ``schema_version``. Python reads and
+writes them through ``RunDir``; roles append through the ``ccci.recipe.run_record``
+action, which calls it. Nothing else opens these files.
+
+Records:
+    context.json   the plan (``ccci.context.RunContext``), written once
+    deploy.json    every deploy and the published port
+    markers.json   seeded data markers and every check of them
+    backups.json   every backup with its attempts and snapshot
+    tiers.json     when each tier's stage started and whether it passed
+    results.json   the verdict (``ccci.results.RunResult``), written last
+
+Schema version 1 is the unversioned layout ccci wrote before this module; those
+records are read as they are, except ``context.json``, whose plan lacks the host
+values every role now needs: an old run cannot be continued, only torn down by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ccci.errors import BadInput
+
+SCHEMA_VERSION = 2
+LEGACY_VERSION = 1
+
+CONTEXT = "context.json"
+DEPLOYS = "deploy.json"
+MARKERS = "markers.json"
+BACKUPS = "backups.json"
+TIERS = "tiers.json"
+RESULTS = "results.json"
+JUNIT = "junit.xml"
+
+
+class RecordError(BadInput):
+    """A run record this ccci cannot read (missing, newer, or too old)."""
+
+
+def now() -> str:
+    """A timestamp for records: UTC, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class DeployEntry:
+    """One ``docker stack deploy`` of the run and how its convergence went."""
+
+    op: str
+    plan: str
+    commit: str = ""
+    expected_version: str | None = None
+    version: str | None = None
+    converged: bool = False
+    elapsed: float | None = None
+    timeout: int | None = None
+    timeout_source: str | None = None
+    started: str = ""
+
+
+@dataclass
+class Deploys:
+    """``deploy.json``: the deploys in order and the app's published HTTP port."""
+
+    published_port: int | None = None
+    stack: str = ""
+    deploys: list[DeployEntry] = field(default_factory=list)
+
+    @property
+    def fresh(self) -> list[DeployEntry]:
+        return [d for d in self.deploys if d.op == "install"]
+
+    @property
+    def version_deployed(self) -> str | None:
+        """The version the last converged deploy reported."""
+        converged = [d for d in self.deploys if d.converged]
+        return converged[-1].version if converged else None
+
+
+@dataclass
+class MarkerCheck:
+    """One look for a seeded marker after an operation."""
+
+    seeded_by: str
+    after: str
+    found: bool
+    seen: str
+    at: str = ""
+
+
+@dataclass
+class Markers:
+    """``markers.json``: the marker each ``pre_<op>`` hook seeded, and every check."""
+
+    seeded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checks: list[MarkerCheck] = field(default_factory=list)
+
+    def checks_of(self, seeded_by: str) -> list[MarkerCheck]:
+        return [c for c in self.checks if c.seeded_by == seeded_by]
+
+
+@dataclass
+class Backups:
+    """``backups.json``: every backup (attempts, snapshot, sizes), oldest first."""
+
+    backups: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def last_good_snapshot(self) -> str | None:
+        """The snapshot of the newest verified backup: the one a restore uses."""
+        good = [b["snapshot_id"] for b in self.backups if b.get("ok")]
+        return good[-1] if good else None
+
+
+@dataclass
+class TierEvent:
+    """A tier's stage started, or reached its end with everything checked."""
+
+    tier: str
+    status: str  # started, passed
+    at: str = ""
+
+
+@dataclass
+class Tiers:
+    """``tiers.json``: what the tier gates judge from, whoever ran the stages."""
+
+    events: list[TierEvent] = field(default_factory=list)
+
+    def started(self, tier: str) -> bool:
+        return any(e.tier == tier for e in self.events)
+
+    def passed(self, tier: str) -> bool:
+        """Whether the tier's last start reached its end."""
+        return self.latest().get(tier) == "passed"
+
+    def latest(self) -> dict[str, str]:
+        """Each tier's last event: ``started`` (and not finished) or ``passed``."""
+        return {e.tier: e.status for e in self.events}
+
+
+def _from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Build a record dataclass, ignoring keys a newer minor change may have added."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class RunDir:
+    """One run's directory and its records."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # -- raw access, with the schema version checked -------------------------------
+
+    def _read(self, name: str) -> dict[str, Any] | None:
+        path = self.file(name)
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        version = data.pop("schema_version", LEGACY_VERSION)
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise RecordError(
+                f"{path} has schema version {version!r}; this ccci reads versions up to "
+                f"{SCHEMA_VERSION}: use the ccci that made the run"
+            )
+        data["__version__"] = version
+        return data
+
+    def _write(self, name: str, data: dict[str, Any]) -> Path:
+        """Write atomically, so a reader never sees half a record."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        path = self.file(name)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        body = {**data, "schema_version": SCHEMA_VERSION}
+        tmp.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    # -- context.json ----------------------------------------------------------------
+
+    def has_context(self) -> bool:
+        return self.file(CONTEXT).is_file()
+
+    def save_context(self, data: dict[str, Any]) -> Path:
+        return self._write(CONTEXT, data)
+
+    def context_data(self) -> dict[str, Any]:
+        """The saved plan; refuses one written before host values were planned."""
+        data = self._read(CONTEXT)
+        if data is None:
+            raise RecordError(f"{self.path} holds no {CONTEXT}: not a ccci run directory")
+        if data.pop("__version__") < SCHEMA_VERSION:
+            raise RecordError(
+                f"{self.file(CONTEXT)} was written by an older ccci (schema version "
+                f"{LEGACY_VERSION}) and lacks the run's host values; this run cannot be "
+                "continued: remove its stack by hand and start a new run"
+            )
+        return data
+
+    # -- deploy.json -----------------------------------------------------------------
+
+    def deploys(self) -> Deploys:
+        data = self._read(DEPLOYS) or {}
+        data.pop("__version__", None)
+        data.pop("host_dir", None)  # version 1 kept it here; the plan owns it now
+        entries = [_from_dict(DeployEntry, d) for d in data.pop("deploys", [])]
+        return Deploys(deploys=entries, **{k: data[k] for k in ("published_port", "stack")
+                                           if k in data})
+
+    def record_deploy(self, entry: DeployEntry, *, published_port: int, stack: str) -> Deploys:
+        record = self.deploys()
+        record.deploys.append(entry)
+        record.published_port = int(published_port)
+        record.stack = stack
+        self._write(DEPLOYS, asdict(record))
+        return record
+
+    # -- markers.json ----------------------------------------------------------------
+
+    def markers(self) -> Markers:
+        data = self._read(MARKERS) or {}
+        return Markers(
+            seeded=dict(data.get("seeded", {})),
+            checks=[_from_dict(MarkerCheck, c) for c in data.get("checks", [])],
+        )
+
+    def record_seeded(self, op: str, marker: dict[str, Any]) -> None:
+        """Remember the marker the ``pre_<op>`` hook seeded (a later seed replaces it)."""
+        record = self.markers()
+        record.seeded[op] = marker
+        self._write(MARKERS, asdict(record))
+
+    def record_marker_check(self, check: MarkerCheck) -> None:
+        record = self.markers()
+        record.checks.append(MarkerCheck(**{**asdict(check), "at": check.at or now()}))
+        self._write(MARKERS, asdict(record))
+
+    # -- backups.json ----------------------------------------------------------------
+
+    def backups(self) -> Backups:
+        data = self._read(BACKUPS) or {}
+        return Backups(backups=list(data.get("backups", [])))
+
+    def record_backup(self, backup: dict[str, Any]) -> None:
+        record = self.backups()
+        record.backups.append(backup)
+        self._write(BACKUPS, asdict(record))
+
+    # -- tiers.json ------------------------------------------------------------------
+
+    def tiers(self) -> Tiers:
+        data = self._read(TIERS) or {}
+        return Tiers(events=[_from_dict(TierEvent, e) for e in data.get("events", [])])
+
+    def record_tier(self, tier: str, status: str) -> None:
+        if status not in ("started", "passed"):
+            raise ValueError(f"a tier event is 'started' or 'passed', not {status!r}")
+        record = self.tiers()
+        record.events.append(TierEvent(tier, status, now()))
+        self._write(TIERS, asdict(record))
+
+    # -- results ---------------------------------------------------------------------
+
+    def save_results(self, data: dict[str, Any]) -> Path:
+        return self._write(RESULTS, data)
+
+    def results(self) -> dict[str, Any] | None:
+        data = self._read(RESULTS)
+        if data is not None:
+            data.pop("__version__")
+        return data
+
+    def junit_path(self) -> Path:
+        return self.file(JUNIT)
+
+    # -- what roles need at a glance -------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """The facts roles act on, as plain data for the ``run_record`` action."""
+        deploys = self.deploys()
+        return {
+            "published_port": deploys.published_port,
+            "deploys": len(deploys.deploys),
+            "fresh_deploys": len(deploys.fresh),
+            "version_deployed": deploys.version_deployed,
+            "last_good_snapshot": self.backups().last_good_snapshot,
+            "tiers": self.tiers().latest(),
+        }
