@@ -243,11 +243,10 @@ def create_run(
 ) -> RunContext:
     """Validate the input, check the recipe out and plan every deploy of the run.
 
-    Without ``ref`` the version under test is the repository's working tree: HEAD
-    plus uncommitted and untracked files, as a maintainer has it. With ``upgrade``
-    the published versions to upgrade from are checked out and planned too. Raises
-    BadInput (nothing deployed) for an unsafe or unknown recipe, a missing ref,
-    invalid compose files or config.
+    Without ``ref`` the version under test is the working tree (HEAD plus uncommitted
+    and untracked files). With ``upgrade`` the published versions to upgrade from are
+    planned too. BadInput (nothing deployed) for an unsafe or unknown recipe, a missing
+    ref, invalid compose files or config.
     """
     check_recipe_name(recipe)
     run_id = run_id or new_run_id()
@@ -269,37 +268,41 @@ def create_run(
                         hops_back=upgrade_from) if upgrade else None
     plans = {TARGET: asdict(target)}
     for tag in path.versions if path else ():
-        tag_commit = git.resolve_ref(checkout, f"refs/tags/{tag}")
-        tag_checkout = _clone(source, run_dir / "versions" / tag, tag_commit)
-        plans[tag] = asdict(make_plan(tag, tag_checkout, tag_commit, domain, config))
-
-    overlay = config.overlay()
-    if overlay:
-        shutil.copy(overlay, run_dir / "compose.ccci.yml")
+        plans[tag] = _plan_tag(tag, source, checkout, run_dir, domain, config)
+    overlay = _copy_overlay(config, run_dir)
     context = RunContext(
-        run_id=run_id,
-        recipe=recipe,
-        ref=ref or "HEAD",
-        commit=commit,
-        version=target.version,
-        run_dir=str(run_dir),
-        repo=str(source),
-        config_root=str(config_root),
-        domain=domain,
-        stack=stack_name(domain),
-        overlay=str(run_dir / "compose.ccci.yml") if overlay else None,
-        plans=plans,
-        host=asdict(plan_host_values(run_id, config, plans)),
+        run_id=run_id, recipe=recipe, ref=ref or "HEAD", commit=commit,
+        version=target.version, run_dir=str(run_dir), repo=str(source),
+        config_root=str(config_root), domain=domain, stack=stack_name(domain),
+        overlay=overlay, plans=plans, host=asdict(plan_host_values(run_id, config, plans)),
         upgrade_path=list(path.versions) if path else [],
         upgrade_skip=path.skip_reason if path else "",
         upgrade_extra_env=env_overrides(config, "UPGRADE_EXTRA_ENV", domain),
-        worktree_changes=changes,
-        expected_na=dict(config.get("EXPECTED_NA")),
+        worktree_changes=changes, expected_na=dict(config.get("EXPECTED_NA")),
         versions=[v.tag for v in sort_versions(all_tags)],
         created=stamp.isoformat(timespec="seconds"),
     )
     context.save()
     return context
+
+
+def _plan_tag(
+    tag: str, source: Path, checkout: Path, run_dir: Path, domain: str, config: RecipeConfig
+) -> dict[str, Any]:
+    """Check a published version out under ``versions/`` and plan it like the target."""
+    tag_commit = git.resolve_ref(checkout, f"refs/tags/{tag}")
+    tag_checkout = _clone(source, run_dir / "versions" / tag, tag_commit)
+    return asdict(make_plan(tag, tag_checkout, tag_commit, domain, config))
+
+
+def _copy_overlay(config: RecipeConfig, run_dir: Path) -> str | None:
+    """The enrolled recipe's compose.ccci.yml, copied into the run; its path, or None."""
+    overlay = config.overlay()
+    if not overlay:
+        return None
+    dest = run_dir / "compose.ccci.yml"
+    shutil.copy(overlay, dest)
+    return str(dest)
 
 
 def _clone(source: Path, dest: Path, commit: str) -> Path:

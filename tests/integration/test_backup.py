@@ -62,7 +62,7 @@ def test_truncated_dump_fails_the_backup_naming_the_cause(ccci, docker_client, r
         "--file=/var/lib/postgresql/data/backup.sql.tmp notes &&",
         "notes | head -c 300 > /var/lib/postgresql/data/backup.sql.tmp &&")
     repo = make_recipe_variant(recipes_dir, "example-notes", "truncated", tmp_path, truncate)
-    call = ccci("run", "example-notes", "--repo", str(repo), "--stages", "install,backup,restore")
+    call = ccci("run", "example-notes", "--repo", str(repo), "--tiers", "install,backup,restore")
     results = call.results
     assert call.rc == 1
     backup = results["tiers"]["backup"]
@@ -101,7 +101,7 @@ def test_database_killed_during_the_dump_is_retried_and_the_marker_comes_back(
     shutil.copy(ROOT / "recipes/example-notes/meta.yml", config)
     enrolled = (ROOT / "recipes/example-notes/hooks.py").read_text()
     (config / "hooks.py").write_text(enrolled + KILLER_PRE_BACKUP)
-    call = ccci("run", "example-notes", "--repo", str(repo), "--stages", "install,backup,restore",
+    call = ccci("run", "example-notes", "--repo", str(repo), "--tiers", "install,backup,restore",
                 env={"CCCI_CONFIG_DIR": str(config.parent)})
     results = call.results
     assert call.rc == 0, call.output

@@ -11,7 +11,7 @@ LATEST = {"example-site": "1.2.0+1.22", "example-notes": "1.2.0+0.3.0"}
 
 @pytest.mark.parametrize("recipe", sorted(LATEST))
 def test_example_installs_and_leaves_nothing(ccci, docker_client, recipe):
-    call = ccci("run", recipe, "--stages", "install")
+    call = ccci("run", recipe, "--tiers", "install")
     results = call.results
     assert call.rc == 0, call.output
     install = results["tiers"]["install"]

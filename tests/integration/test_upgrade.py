@@ -28,7 +28,7 @@ def _assert_clean(call, docker_client) -> None:
 @pytest.mark.parametrize("recipe", sorted(VERSIONS))
 def test_upgrade_from_the_previous_version_keeps_the_marker(ccci, docker_client, recipe):
     *_, base, target = VERSIONS[recipe]
-    call = ccci("run", recipe, "--stages", "install,upgrade")
+    call = ccci("run", recipe, "--tiers", "install,upgrade")
     results = call.results
     assert call.rc == 0, call.output
     assert results["tiers"]["install"]["details"]["deploy"]["version"] == base
@@ -48,7 +48,7 @@ def test_upgrade_from_the_previous_version_keeps_the_marker(ccci, docker_client,
 
 def test_chain_of_two_hops_checks_the_marker_at_each(ccci, docker_client):
     first, second, target = VERSIONS["example-notes"]
-    call = ccci("run", "example-notes", "--stages", "install,upgrade", "--upgrade-from", "2")
+    call = ccci("run", "example-notes", "--tiers", "install,upgrade", "--upgrade-from", "2")
     assert call.rc == 0, call.output
     details = call.results["tiers"]["upgrade"]["details"]
     assert details["base_version"] == first
@@ -69,7 +69,7 @@ def _missing_image(repo: Path) -> None:
 def test_new_image_that_cannot_start_fails_the_upgrade_not_the_install(
         ccci, docker_client, recipes_dir, tmp_path):
     repo = make_recipe_variant(recipes_dir, "example-site", "bad-image", tmp_path, _missing_image)
-    call = ccci("run", "example-site", "--repo", str(repo), "--stages", "install,upgrade")
+    call = ccci("run", "example-site", "--repo", str(repo), "--tiers", "install,upgrade")
     results = call.results
     assert call.rc == 1
     assert results["tiers"]["install"]["status"] == "passed"
@@ -95,7 +95,7 @@ def test_migration_that_recreates_the_table_fails_with_marker_lost(
         ccci, docker_client, recipes_dir, tmp_path):
     repo = make_recipe_variant(recipes_dir, "example-notes", "drop-table", tmp_path,
                                _recreate_table)
-    call = ccci("run", "example-notes", "--repo", str(repo), "--stages", "install,upgrade")
+    call = ccci("run", "example-notes", "--repo", str(repo), "--tiers", "install,upgrade")
     results = call.results
     assert call.rc == 1
     assert results["tiers"]["install"]["status"] == "passed"

@@ -86,12 +86,12 @@ def test_reads_records_of_the_previous_schema_version(tmp_path):
 
 def test_refuses_an_old_context_and_a_newer_record(tmp_path):
     (tmp_path / "context.json").write_text(json.dumps({"run_id": "r"}))
-    with pytest.raises(RecordError, match="older ccci .* cannot be continued"):
+    with pytest.raises(RecordError, match=r"older ccci .* cannot be continued"):
         RunDir(tmp_path).context_data()
     (tmp_path / "deploy.json").write_text(json.dumps({"schema_version": 99}))
     with pytest.raises(RecordError, match="schema version 99; this ccci reads versions up to"):
         RunDir(tmp_path).deploys()
-    with pytest.raises(RecordError, match="holds no context.json"):
+    with pytest.raises(RecordError, match=r"holds no context\.json"):
         RunDir(tmp_path / "nothing").context_data()
 
 
