@@ -2,7 +2,9 @@
 
 The harness must find problems before deploying (a missing file, invalid YAML, a
 variable nothing sets) and must learn which service serves HTTP on which port (the
-traefik ``loadbalancer.server.port`` label) to publish it on loopback.
+traefik ``loadbalancer.server.port`` label) to publish it on loopback. Values are
+interpolated exactly as ``docker stack deploy`` will (not as docker compose would),
+so what ccci plans with is what gets deployed.
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ from typing import Any
 
 import yaml
 
-from ccci.envfile import expand, variables_used
 from ccci.errors import BadInput
 
 SECTIONS = ("services", "volumes", "networks", "secrets", "configs")
 _PORT_LABEL = re.compile(r"^traefik\.http\.services\.[^.]+\.loadbalancer\.server\.port$")
+# The pattern of docker/cli's cli/compose/template package, which ``docker stack
+# deploy`` interpolates with. Unlike docker compose it has no nesting: a default ends
+# at the first ``}`` and is used verbatim, and ``$NAME-x`` reads as ``${NAME-x}``.
+_DOCKER_SUBST = r"[_a-z][_a-z0-9]*(?::?[-?][^}]*)?"
+_DOCKER_VAR = re.compile(
+    r"\$(?i:(?P<escaped>\$)|(?P<named>" + _DOCKER_SUBST + r")|\{(?P<braced>"
+    + _DOCKER_SUBST + r")\}|(?P<invalid>))"
+)
 
 
 @dataclass
@@ -52,28 +61,87 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
             base[key] = value
 
 
-def _interpolate(node: Any, env: Mapping[str, str]) -> Any:
+class _Refused(ValueError):
+    """Text ``docker stack deploy`` refuses, or would deploy other than meant."""
+
+
+def _docker_default(text: str, substitution: str, sep: str, env: Mapping[str, str]) -> str:
+    """``NAME:-default`` / ``NAME-default``, refusing a default docker would not expand."""
+    name, default = substitution.split(sep, 1)
+    if "$" in default:
+        raise _Refused(
+            f"{text!r} uses a variable inside the default of {name}; docker stack deploy "
+            f"does not expand it and would deploy {default!r} literally "
+            "(set the default in .env.sample instead)"
+        )
+    value = env.get(name)
+    return default if value is None or (sep == ":-" and value == "") else value
+
+
+def _docker_required(substitution: str, sep: str, env: Mapping[str, str],
+                     unset: set[str]) -> str:
+    """``NAME:?message`` / ``NAME?message``: unset is reported with the other unset names."""
+    name, message = substitution.split(sep, 1)
+    value = env.get(name)
+    if value is None:
+        unset.add(name)
+        return ""
+    if sep == ":?" and value == "":
+        raise _Refused(f"required variable {name} is empty: {message}")
+    return value
+
+
+def _docker_value(text: str, substitution: str, env: Mapping[str, str],
+                  unset: set[str]) -> str:
+    # docker/cli tries its substitution functions in this order, by substring.
+    for sep in (":-", "-"):
+        if sep in substitution:
+            return _docker_default(text, substitution, sep, env)
+    for sep in (":?", "?"):
+        if sep in substitution:
+            return _docker_required(substitution, sep, env, unset)
+    if substitution not in env:
+        unset.add(substitution)
+    return env.get(substitution, "")
+
+
+def docker_interpolate(text: str, env: Mapping[str, str], unset: set[str]) -> str:
+    """``text`` as ``docker stack deploy`` interpolates it from the environment ``env``.
+
+    A port of docker/cli's template substitution, so ccci plans with the values that
+    will be deployed: ``${A:-d}`` when A is unset or empty, ``${A-d}`` when unset,
+    ``${A:?msg}``/``${A?msg}`` required. Variables used without a default and not in
+    ``env`` are added to ``unset``. Raises _Refused where docker refuses the text, and
+    for a default containing ``$``: docker deploys ``${A:-${B}}`` as ``${B}`` or as
+    A's value plus ``}``, never as B, so a nested default is refused here.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        substitution = match["named"] or match["braced"]
+        if not substitution:
+            raise _Refused(f"invalid interpolation format {text!r} (write $$ for a literal $)")
+        return _docker_value(text, substitution, env, unset)
+
+    return _DOCKER_VAR.sub(substitute, text)
+
+
+def _interpolate(node: Any, env: Mapping[str, str], unset: set[str], path: str) -> Any:
+    """Interpolate every string value (not keys, as docker does); _Refused names ``path``."""
     if isinstance(node, str):
-        return expand(node, env)
+        try:
+            return docker_interpolate(node, env, unset)
+        except _Refused as exc:
+            raise _Refused(f"{path}: {exc}") from None
     if isinstance(node, list):
-        return [_interpolate(item, env) for item in node]
+        return [_interpolate(item, env, unset, f"{path}[{i}]") for i, item in enumerate(node)]
     if isinstance(node, dict):
-        return {key: _interpolate(value, env) for key, value in node.items()}
+        return {
+            key: _interpolate(value, env, unset, f"{path}.{key}" if path else str(key))
+            for key, value in node.items()
+        }
     return node
-
-
-def _strings_variables(node: Any) -> set[str]:
-    """Variables the YAML's strings need (comments in the file do not count)."""
-    if isinstance(node, str):
-        return variables_used(node)
-    if isinstance(node, list):
-        return set().union(*map(_strings_variables, node)) if node else set()
-    if isinstance(node, dict):
-        found: set[str] = set()
-        for key, value in node.items():
-            found |= _strings_variables(key) | _strings_variables(value)
-        return found
-    return set()
 
 
 def read_compose_file(recipe_dir: Path, name: str, env: Mapping[str, str]) -> dict[str, Any]:
@@ -93,16 +161,20 @@ def read_compose_file(recipe_dir: Path, name: str, env: Mapping[str, str]) -> di
         raise BadInput(f"compose file {name} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise BadInput(f"compose file {name} is not a YAML mapping")
-    unset = sorted(v for v in _strings_variables(data) if v not in env)
-    if unset:
-        raise BadInput(
-            f"compose file {name} needs {', '.join(unset)}, which nothing sets "
-            "(.env.sample, abra.sh, or the recipe's EXTRA_ENV)"
-        )
     for section in SECTIONS:
         if not isinstance(data.get(section) or {}, dict):
             raise BadInput(f"compose file {name}: '{section}' must be a mapping")
-    return _interpolate(data, env)
+    unset: set[str] = set()
+    try:
+        data = _interpolate(data, env, unset, "")
+    except _Refused as exc:
+        raise BadInput(f"compose file {name}: {exc}") from None
+    if unset:
+        raise BadInput(
+            f"compose file {name} needs {', '.join(sorted(unset))}, which nothing sets "
+            "(.env.sample, abra.sh, or the recipe's EXTRA_ENV)"
+        )
+    return data
 
 
 def load_compose(

@@ -2,7 +2,8 @@
 
 L0 install failed, L1 install, L2 upgrade, L3 backup and restore, L4 functional,
 L5 lint. A tier skipped with a stated reason is climbed past; a failed tier, or a
-tier that did not run, stops the climb.
+tier that did not run, stops the climb. Install is never climbed past: a run that
+deployed nothing has no level above L0, whatever the reason for the skip.
 """
 
 from __future__ import annotations
@@ -17,16 +18,21 @@ RUNGS: tuple[tuple[str, ...], ...] = (
     ("functional",),
     ("lint",),
 )
-CLIMBABLE = ("passed", "skipped")
+
+
+def _climbable(tier: str, status: str, reason: str) -> bool:
+    if tier == "install":
+        return status == "passed"
+    return status == "passed" or (status == "skipped" and bool(reason.strip()))
 
 
 def level(statuses: Mapping[str, tuple[str, str]]) -> int:
-    """The level reached, from ``{tier: (status, reason)}``."""
+    """The level reached, from ``{tier: (status, reason)}``; a missing tier did not run."""
     reached = 0
     for rung in RUNGS:
         for tier in rung:
             status, reason = statuses.get(tier, ("not_run", ""))
-            if status not in CLIMBABLE or (status == "skipped" and not reason):
+            if not _climbable(tier, status, reason):
                 return reached
         reached += 1
     return reached

@@ -2,7 +2,7 @@
 
 The base is the highest published version below the version under test, by the
 semver part of the tags; ``UPGRADE_BASE_VERSION`` pins it, and ``--upgrade-from N``
-starts N versions back and upgrades through every later one.
+starts N versions back and upgrades through every later one (N=0: no chain).
 """
 
 from __future__ import annotations
@@ -28,21 +28,28 @@ def upgrade_path(
     pinned_base: str | None = None,
     hops_back: int | None = None,
 ) -> UpgradePath:
-    """Plan the upgrade to ``target`` (a version string) from the published ``tags``."""
+    """Plan the upgrade to ``target`` (a version string) from the published ``tags``.
+
+    ``hops_back`` None or 0 means no chain: one hop, from the pinned or the default
+    base. The playbooks' ``upgrade_from`` defaults to 0 with that meaning, and
+    ``ccci run --upgrade-from 0`` must plan what ``-e upgrade_from=0`` plans. The
+    arguments are checked first, so bad input is refused even when the target has
+    no version to upgrade to.
+    """
+    if hops_back is not None and hops_back < 0:
+        raise BadInput(f"--upgrade-from {hops_back}: must be a number of versions, 1 or more")
     if pinned_base and hops_back:
         raise BadInput("UPGRADE_BASE_VERSION and --upgrade-from cannot be used together")
+    if pinned_base and pinned_base not in tags:
+        raise BadInput(f"UPGRADE_BASE_VERSION {pinned_base} is not a published version")
     if target is None or parse_version(target) is None:
         return UpgradePath(skip_reason="the version under test has no version label or tag")
     earlier = [v.tag for v in previous_versions(tags, target)]
     if pinned_base:
-        if pinned_base not in tags:
-            raise BadInput(f"UPGRADE_BASE_VERSION {pinned_base} is not a published version")
         if pinned_base not in earlier:
             raise BadInput(f"UPGRADE_BASE_VERSION {pinned_base} is not below {target}")
         return UpgradePath(versions=(pinned_base,))
-    if hops_back is not None:
-        if hops_back < 1:
-            raise BadInput("--upgrade-from must be 1 or more")
+    if hops_back:
         if hops_back > len(earlier):
             raise BadInput(
                 f"--upgrade-from {hops_back}: only {len(earlier)} published version(s) "

@@ -1,5 +1,6 @@
 """Loading a recipe's CI config: defaults, validation, hook signatures."""
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -122,3 +123,48 @@ def test_role_argument_specs_agree_with_the_registry():
         option = spec["argument_specs"]["main"]["options"][key.role_var]
         assert option["type"] == types[key.types[0]], key.name
         assert option.get("default") == key.default, key.name
+
+
+# Where a key could be read: the runner, the collection's code and roles, the playbooks.
+# Role argument specs only describe options, so they do not count as a use.
+USERS = [ROOT / "runner/ccci", ROOT / "collections/ansible_collections/ccci/recipe/plugins",
+         ROOT / "collections/ansible_collections/ccci/recipe/roles", ROOT / "playbooks"]
+NOT_USES = {"registry.py", "docs.py", "argument_specs.yml"}
+
+
+def _used(word: str) -> list[str]:
+    pattern = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])")
+    return [
+        str(path.relative_to(ROOT))
+        for folder in USERS
+        for path in folder.rglob("*")
+        if path.suffix in (".py", ".yml", ".yaml") and path.name not in NOT_USES
+        and pattern.search(path.read_text())
+    ]
+
+
+@pytest.mark.parametrize("key", list(REGISTRY.values()), ids=lambda key: key.name)
+def test_a_key_is_reserved_exactly_when_nothing_uses_it(key):
+    """A documented key nothing reads misleads recipe authors: mark it reserved."""
+    users = _used(key.name) + (_used(key.role_var) if key.role_var else [])
+    if key.reserved:
+        assert not users, f"{key.name} is used by {users}: it is no longer reserved"
+    else:
+        assert users, f"nothing uses {key.name}: implement it or mark it reserved_for"
+
+
+def test_reserved_keys_are_validated_and_documented_as_reserved(tmp_path):
+    from ccci.config.docs import render
+
+    assert {k.name for k in REGISTRY.values() if k.reserved} == {"DEPS", "SCREENSHOT"}
+    doc = render()
+    for name in ("DEPS", "SCREENSHOT"):
+        [row] = [line for line in doc.splitlines() if line.startswith(f"| `{name}` |")]
+        assert "Reserved: not used until the functional tier lands." in row
+    _write(tmp_path, "app", meta="DEPS: postgres\n")
+    with pytest.raises(ConfigError, match="DEPS"):
+        load_recipe_config("app", tmp_path)
+    _write(tmp_path, "ok", meta="DEPS: [postgres]\n",
+           hooks="def SCREENSHOT(page, ctx):\n    pass\n")
+    config = load_recipe_config("ok", tmp_path)
+    assert config.get("DEPS") == ["postgres"]

@@ -101,3 +101,26 @@ def test_compose_file_outside_recipe(recipe):
     (recipe / ".env.sample").write_text('COMPOSE_FILE="../../etc/compose.yml"\n')
     with pytest.raises(BadInput, match=r"outside the recipe"):
         plan_deploy(recipe, "a.ccci.test")
+
+
+def test_nested_defaults_in_env_sample_reach_the_deploy_env(recipe):
+    sample = recipe / ".env.sample"
+    sample.write_text(sample.read_text() + textwrap.dedent("""\
+        SMTP_HOST=
+        MAIL_FROM="${SMTP_FROM:-${SMTP_USER:-noreply}@${DOMAIN}}"
+        RELAY="${SMTP_HOST:-${SMTP_RELAY-localhost}}"
+        KEEP_EMPTY="${SMTP_HOST-${SMTP_RELAY-unused}}"
+    """))
+    env = plan_deploy(recipe, "app-1.ccci.test").env
+    assert env["MAIL_FROM"] == "noreply@app-1.ccci.test"
+    assert env["RELAY"] == "localhost"
+    assert env["KEEP_EMPTY"] == ""
+
+
+def test_a_nested_default_in_a_compose_file_is_refused_before_deploy(recipe):
+    """docker stack deploy would deploy it verbatim: the plan must not guess otherwise."""
+    compose = recipe / "compose.yml"
+    compose.write_text(COMPOSE.replace("${TIMEOUT:-120}", "${TIMEOUT:-${DEFAULT_TIMEOUT}}"))
+    with pytest.raises(BadInput, match=r"compose file compose.yml: services\.app\.deploy\.labels"
+                                       r"\[1\]: .*docker stack deploy does not expand it"):
+        plan_deploy(recipe, "a.ccci.test", {"DEFAULT_TIMEOUT": "60"})

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ccci.envfile import expand, parse_dotenv, variables_used
+from ccci.envfile import expand, parse_dotenv
 from ccci.errors import CcciError
 
 NEXTCLOUD_LIKE = """\
@@ -99,6 +99,67 @@ def test_expand_forms_and_missing():
     assert missing == {"GONE"}
 
 
-def test_variables_used_ignores_defaults_and_escapes():
-    text = "${STACK_NAME}_x ${TIMEOUT:-120} $$ESCAPED $DOMAIN ${OPT-}"
-    assert variables_used(text) == {"STACK_NAME", "DOMAIN"}
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        # ":-" takes the default when unset or empty, "-" only when unset.
+        ("${A:-${B}}", {"B": "b"}, "b"),
+        ("${A:-${B}}", {"A": "", "B": "b"}, "b"),
+        ("${A:-${B}}", {"A": "a", "B": "b"}, "a"),
+        ("${A:-${B:-c}}", {}, "c"),
+        ("${A:-${B:-c}}", {"B": ""}, "c"),
+        ("${A:-${B:-c}}", {"B": "b"}, "b"),
+        ("${A-${B}}", {"B": "b"}, "b"),
+        ("${A-${B}}", {"A": "", "B": "b"}, ""),
+        ("${A-${B-c}}", {"B": ""}, ""),
+        ("${A-${B-c}}", {}, "c"),
+        ("${A:-$B}", {"B": "b"}, "b"),
+        ("<${A:-${B}-${C:-d}}>", {"B": "b"}, "<b-d>"),
+        ("${A:-{x}}", {}, "{x}"),
+        ("${A:-a}b}", {}, "ab}"),
+        ("${A:-$${B}}", {}, "${B}"),
+    ],
+)
+def test_nested_defaults(text, env, expected):
+    assert expand(text, env) == expected
+
+
+def test_a_default_is_expanded_only_when_used():
+    missing: set[str] = set()
+    assert expand("${A:-${B}}", {"A": "a"}, missing=missing) == "a"
+    assert missing == set()
+    assert expand("${A:-${B}}", {}, missing=missing) == ""
+    assert missing == {"B"}
+
+
+@pytest.mark.parametrize("text", ["${A", "${A:-x", "$1", "${A:+x}", "${1}", "5$"])
+def test_what_starts_no_reference_stays_literal(text):
+    assert expand(text, {"A": "a", "B": "b"}) == text
+
+
+def test_an_unclosed_default_is_text_and_what_follows_still_expands():
+    assert expand("${A:-${B}", {"B": "b"}) == "${A:-b"
+
+
+def test_required_forms_count_as_missing():
+    missing: set[str] = set()
+    assert expand("${A:?need A}${B?need B}${C?}", {"A": "", "C": ""}, missing=missing) == ""
+    assert missing == {"A", "B"}
+
+
+def test_nested_default_in_a_dotenv_line():
+    env = parse_dotenv('EMPTY=\nURL="${EMPTY:-${UNSET:-https://$DOMAIN}}/x"',
+                       {"DOMAIN": "ci.test"}).values
+    assert env["URL"] == "https://ci.test/x"
+
+
+def test_unclosed_nesting_stays_text_without_blowing_up():
+    """Each unclosed level is decided once; a naive retry is exponential in the depth."""
+    text = "${A:-" * 60
+    assert expand(text, {}) == text
+
+
+def test_absurd_nesting_is_an_error_naming_the_line():
+    line = "X=" + "${A:-" * 2000 + "}" * 2000
+    with pytest.raises(CcciError, match=r"\.env\.sample:2: variable references nested too"):
+        parse_dotenv(f"OK=1\n{line}\n", source=".env.sample")

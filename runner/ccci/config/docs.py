@@ -22,6 +22,8 @@ callable where a value belongs (or the reverse) and a hook with the wrong
 parameters each stop the run with a message naming the file and the key.
 Hooks receive a frozen `HookCtx`: `domain`, `base_url`, `meta`, `deps`, `op`,
 `stack`, `host` (testinfra) and `exec(service, command)`.
+Reserved keys are accepted and validated, so a recipe can set them ahead of time,
+but nothing uses them until the feature they are reserved for lands.
 
 """
 
@@ -33,9 +35,17 @@ def _default(key: Key) -> str:
 
 
 def _becomes(key: Key) -> str:
+    if key.reserved:
+        return "nothing yet (reserved)"
     if key.kind == "hook":
         return f"hook `{key.name}({', '.join(key.params)})`"
     return f"role variable `{key.role_var}`" if key.role_var else "read when the run is planned"
+
+
+def _meaning(key: Key) -> str:
+    if key.reserved:
+        return f"**Reserved: not used until {key.reserved_for} lands.** {key.description}"
+    return key.description
 
 
 def render() -> str:
@@ -45,6 +55,6 @@ def render() -> str:
         type_name = key.type_name.replace("|", "\\|")
         rows.append(
             f"| `{key.name}` | {type_name} | {_default(key)} | {_becomes(key)} "
-            f"| {key.description} |"
+            f"| {_meaning(key)} |"
         )
     return HEADER + "\n".join(rows) + "\n"

@@ -82,7 +82,12 @@ class HookCtx:
 
     @cached_property
     def host(self) -> testinfra.host.Host:
-        """The swarm host, as a testinfra host (``local://`` or ``ssh://...``)."""
+        """The swarm host, as a testinfra host.
+
+        ``host_spec`` is ``local://``, or for a remote host ``ansible://<host>?...``
+        (testinfra's Ansible backend, so the inventory's key file, user, port and
+        become apply) or ``ssh://...``: see the collection's ``module_utils.controller``.
+        """
         return testinfra.get_host(self.host_spec)
 
     def container_id(self, service: str) -> str:

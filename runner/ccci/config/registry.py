@@ -23,6 +23,13 @@ class Key:
     role_var: str | None = None
     params: tuple[str, ...] = ()
     may_be_callable: bool = False
+    # Accepted and validated so recipes can be written ahead, but nothing reads it
+    # until this lands (e.g. "the functional tier").
+    reserved_for: str = ""
+
+    @property
+    def reserved(self) -> bool:
+        return bool(self.reserved_for)
 
     @property
     def type_name(self) -> str:
@@ -33,13 +40,17 @@ class Key:
 
 
 def _value(name: str, types: tuple[type, ...], default: Any, role_var: str | None,
-           description: str, *, may_be_callable: bool = False) -> Key:
+           description: str, *, may_be_callable: bool = False, reserved_for: str = "") -> Key:
     return Key(name, "value", description, types, default, role_var,
-               may_be_callable=may_be_callable)
+               may_be_callable=may_be_callable, reserved_for=reserved_for)
 
 
-def _hook(name: str, params: tuple[str, ...], description: str) -> Key:
-    return Key(name, "hook", description, params=params)
+def _hook(name: str, params: tuple[str, ...], description: str, *,
+          reserved_for: str = "") -> Key:
+    return Key(name, "hook", description, params=params, reserved_for=reserved_for)
+
+
+FUNCTIONAL_TIER = "the functional tier"
 
 
 # Seconds a deploy may take to converge when neither the CI config nor the recipe says.
@@ -65,7 +76,8 @@ REGISTRY: dict[str, Key] = {
                "Variables added to the environment of the upgraded deploy only.",
                may_be_callable=True),
         _value("DEPS", (list,), [], None,
-               "Names of apps this recipe needs; their credentials reach hooks as ctx.deps."),
+               "Names of apps this recipe needs; their credentials reach hooks as ctx.deps.",
+               reserved_for=FUNCTIONAL_TIER),
         _value("UPGRADE_BASE_VERSION", (str,), None, None,
                "Pins the version the upgrade tier starts from."),
         _value("EXPECTED_NA", (dict,), {}, None,
@@ -77,7 +89,8 @@ REGISTRY: dict[str, Key] = {
         _hook("BACKUP_VERIFY", ("ctx",),
               "Checks a backup's content before it is trusted; raise or return false to fail."),
         _hook("SCREENSHOT", ("page", "ctx"),
-              "Drives a Playwright page before the screenshot is taken."),
+              "Drives a Playwright page before the screenshot is taken.",
+              reserved_for=FUNCTIONAL_TIER),
         _hook("pre_install", ("ctx",), "Runs before the first deploy."),
         _hook("pre_upgrade", ("ctx",), "Runs before the upgrade; seeds the data marker."),
         _hook("pre_backup", ("ctx",), "Runs before the backup; seeds the data marker."),
