@@ -36,16 +36,14 @@ from typing import Any
 import docker
 
 from ccci.ansible import run_module
+from ccci.throwaway import deploy_stack, remove_stack
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "collections"))
-sys.path.insert(0, str(REPO))
 
 from ansible_collections.ccci.recipe.plugins.module_utils.swarm_state import (  # noqa: E402
     parse_timestamp,
 )
-
-from tests.swarm_support import deploy_stack, remove_stack  # noqa: E402
 
 IMAGE = os.environ.get("CCCI_TEST_IMAGE", "ccci-example/base:bookworm")
 NAMESPACE = "com.docker.stack.namespace"

@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from ccci.ansible import run_module
-from tests.swarm_support import deploy_stack, remove_stack
+from ccci.throwaway import deploy_stack, remove_stack
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:

@@ -1,12 +1,12 @@
 # Copyright: ccci developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options the backupbot modules share."""
+"""Options the backupbot modules share (module_utils/backupbot_runtime.COMMON_ARGS)."""
 
 from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """The stack, its restic repository, and how hooks and Docker are reached."""
+    """The stack, its restic repository, and how hooks are run."""
 
     DOCUMENTATION = r"""
 options:
@@ -32,14 +32,9 @@ options:
     description: Seconds each hook may run before it is killed and counts as failed.
     type: int
     default: 300
-  docker_host:
-    description:
-      - The Docker daemon to talk to, for example V(unix:///var/run/docker.sock).
-      - Defaults to the E(DOCKER_HOST) environment (TLS settings included), else the
-        local unix socket. The daemon must be the one of this node, since volumes
-        are read and written on the local file system.
-    type: str
+notes:
+  - O(docker_host) must reach the daemon of this node, since volumes are read and
+    written on the local file system.
 requirements:
-  - Docker SDK for Python (C(docker)) >= 5.0
   - restic >= 0.14 on the target
 """

@@ -19,7 +19,8 @@ The contract (labels on a swarm service, i.e. its ``Spec.Labels``):
   lives at ``<volumes_root>/<stack>_<vol>/_data`` on the host.
 * ``backupbot.backup.volumes.<vol>=false`` excludes a volume;
   ``backupbot.backup.volumes.<vol>.path=a,b`` narrows it to paths inside it
-  (comma separated, relative to the volume root).
+  (comma separated, relative to the volume root; an absolute path or one that leaves
+  the volume is refused, since backupbot would join it onto the volume path).
 
 Facts about restic 0.14 this relies on (measured):
 
@@ -45,16 +46,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-STACK_NAMESPACE_LABEL = "com.docker.stack.namespace"
-BACKUP_LABEL = "backupbot.backup"
-VOLUMES_PREFIX = "backupbot.backup.volumes."
-HOOK_LABELS: dict[tuple[str, str], str] = {
-    ("backup", "pre"): "backupbot.backup.pre-hook",
-    ("backup", "post"): "backupbot.backup.post-hook",
-    ("restore", "pre"): "backupbot.restore.pre-hook",
-    ("restore", "post"): "backupbot.restore.post-hook",
-}
-KNOWN_LABELS = frozenset({BACKUP_LABEL, *HOOK_LABELS.values()})
+from ansible_collections.ccci.recipe.plugins.module_utils import labels
+
+# Labels with a meaning of their own; other backupbot.* labels are volume labels or unknown.
+KNOWN_LABELS = frozenset({labels.BACKUP, *labels.HOOKS.values()})
 DEFAULT_VOLUMES_ROOT = "/var/lib/docker/volumes"
 TRUE_VALUES = frozenset({"true", "yes", "on", "1"})
 FALSE_VALUES = frozenset({"false", "no", "off", "0"})
@@ -167,16 +162,22 @@ def volume_dir(volumes_root: str, source: str) -> str:
 def clean_subpath(raw: str, label: str) -> str:
     """A ``.path`` entry as a normalised path relative to the volume root.
 
-    A leading ``/`` is dropped (the entry is relative to the volume root whatever it
-    looks like); ``.`` means the whole volume (""); escaping the volume is an error.
+    ``.`` means the whole volume (""). An absolute path or one that leaves the volume
+    (``..``, ``../x``, ``a/../../b``) is an error: backupbot joins the entry onto the
+    volume's path, so either would back up (and restore over) files outside it.
     """
-    text = raw.strip().lstrip("/")
+    text = raw.strip()
+    if text.startswith("/"):
+        raise PlanError(
+            f"label {label}: path {text!r} is absolute and leaves the volume; "
+            "write it relative to the volume root"
+        )
     norm = posixpath.normpath(text) if text else "."
     if norm == ".." or norm.startswith("../"):
-        raise PlanError(f"label {label}: path {raw.strip()!r} leaves the volume")
+        raise PlanError(f"label {label}: path {text!r} leaves the volume")
     if PATTERN_CHARS & set(norm):
         raise PlanError(
-            f"label {label}: path {raw.strip()!r} contains one of * ? [ ] \\, "
+            f"label {label}: path {text!r} contains one of * ? [ ] \\, "
             "which restic would read as a pattern"
         )
     return "" if norm == "." else norm
@@ -188,51 +189,50 @@ def volume_mounts(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [m for m in mounts if m.get("Type") == "volume" and m.get("Source")]
 
 
-def plan_service(
-    service: Mapping[str, Any], stack: str, volumes_root: str, warnings: list[str]
-) -> ServicePlan | None:
-    """The plan of one service, or None when it does not carry ``backupbot.backup=true``."""
-    spec = service.get("Spec") or {}
-    labels: dict[str, str] = spec.get("Labels") or {}
-    name = spec.get("Name") or service.get("ID", "?")
-    flag = labels.get(BACKUP_LABEL)
+def backup_enabled(svc_labels: Mapping[str, str], name: str, warnings: list[str]) -> bool:
+    """Whether the service carries ``backupbot.backup=true``.
+
+    Only "true" (any case) counts, as in ccci's backup-capability check; any other
+    value that is not a spelling of false gets a warning.
+    """
+    flag = svc_labels.get(labels.BACKUP)
     if flag is None:
-        return None
-    # Only "true" (any case) counts, as in ccci's backup-capability check.
-    if str(flag).strip().lower() != "true":
-        if parse_bool(flag) is not False:
-            warnings.append(
-                f"service {name}: {BACKUP_LABEL}={flag!r} is not 'true'; not backing it up"
-            )
-        return None
+        return False
+    if str(flag).strip().lower() == "true":
+        return True
+    if parse_bool(flag) is not False:
+        warnings.append(
+            f"service {name}: {labels.BACKUP}={flag!r} is not 'true'; not backing it up"
+        )
+    return False
 
-    plan = ServicePlan(name=name, id=service.get("ID", ""))
-    for key, label in HOOK_LABELS.items():
-        command = labels.get(label)
-        if command is not None and command.strip():
-            plan.hooks[key] = command
 
-    # Volume labels, by compose key.
-    excluded: set[str] = set()
-    narrowed: dict[str, list[str]] = {}
-    named: set[str] = set()
-    for label, value in labels.items():
-        if not label.startswith("backupbot."):
+@dataclass
+class VolumeLabels:
+    """What a service's ``backupbot.backup.volumes.*`` labels say, by compose key."""
+
+    excluded: set[str] = field(default_factory=set)
+    narrowed: dict[str, list[str]] = field(default_factory=dict)  # key -> subpaths
+    named: set[str] = field(default_factory=set)  # every key a label names
+
+
+def volume_labels(svc_labels: Mapping[str, str], name: str, warnings: list[str]) -> VolumeLabels:
+    """Read the volume labels of service ``name``; warn about unknown backupbot labels."""
+    found = VolumeLabels()
+    for label, value in svc_labels.items():
+        if not label.startswith(labels.BACKUPBOT_PREFIX) or label in KNOWN_LABELS:
             continue
-        if label in KNOWN_LABELS:
-            continue
-        if not label.startswith(VOLUMES_PREFIX):
+        if not label.startswith(labels.BACKUP_VOLUMES_PREFIX):
             warnings.append(f"service {name}: label {label} is not part of the contract; ignored")
             continue
-        rest = label[len(VOLUMES_PREFIX) :]
-        if rest.endswith(".path"):
-            vol = rest[: -len(".path")]
+        rest = label[len(labels.BACKUP_VOLUMES_PREFIX) :]
+        if rest.endswith(labels.BACKUP_VOLUME_PATH_SUFFIX):
+            vol = rest[: -len(labels.BACKUP_VOLUME_PATH_SUFFIX)]
             entries = [e for e in str(value).split(",") if e.strip()]
             if not entries:
                 raise PlanError(f"service {name}: label {label} lists no path")
-            subpaths = [clean_subpath(e, label) for e in entries]
-            narrowed[vol] = list(dict.fromkeys(subpaths))
-            named.add(vol)
+            found.narrowed[vol] = list(dict.fromkeys(clean_subpath(e, label) for e in entries))
+            found.named.add(vol)
             continue
         included = parse_bool(value)
         if included is None:
@@ -240,35 +240,62 @@ def plan_service(
                 f"service {name}: label {label}={value!r} is not a boolean; volume included"
             )
         elif not included:
-            excluded.add(rest)
-        named.add(rest)
+            found.excluded.add(rest)
+        found.named.add(rest)
+    return found
 
-    mounts = volume_mounts(spec)
+
+def add_volumes(
+    plan: ServicePlan, spec: Mapping[str, Any], stack: str, volumes_root: str, vols: VolumeLabels
+) -> list[str]:
+    """Add the service's mounted volumes (narrowed or excluded) to ``plan``.
+
+    Returns the compose keys of every mounted volume, excluded ones included.
+    """
     mounted: list[str] = []
-    for mount in mounts:
+    for mount in volume_mounts(spec):
         source = mount["Source"]
         key = volume_key(source, stack)
         if key in mounted:
             continue
         mounted.append(key)
-        if key in excluded:
+        if key in vols.excluded:
             plan.excluded.append(key)
             continue
         base = volume_dir(volumes_root, source)
         plan.volumes.append(key)
         plan.volume_dirs.append(base)
-        subpaths = narrowed.get(key) or [""]
+        subpaths = vols.narrowed.get(key) or [""]
         if "" in subpaths:  # "." among the paths: the whole volume
             subpaths = [""]
         for sub in subpaths:
             path = posixpath.join(base, sub) if sub else base
-            plan.paths.append(BackupPath(name, key, source, path, sub))
-    for vol in sorted(named - set(mounted)):
+            plan.paths.append(BackupPath(plan.name, key, source, path, sub))
+    return mounted
+
+
+def plan_service(
+    service: Mapping[str, Any], stack: str, volumes_root: str, warnings: list[str]
+) -> ServicePlan | None:
+    """The plan of one service, or None when it does not carry ``backupbot.backup=true``."""
+    spec = service.get("Spec") or {}
+    svc_labels: dict[str, str] = spec.get("Labels") or {}
+    name = spec.get("Name") or service.get("ID", "?")
+    if not backup_enabled(svc_labels, name, warnings):
+        return None
+    plan = ServicePlan(name=name, id=service.get("ID", ""))
+    for key, label in labels.HOOKS.items():
+        command = svc_labels.get(label)
+        if command is not None and command.strip():
+            plan.hooks[key] = command
+    vols = volume_labels(svc_labels, name, warnings)
+    mounted = add_volumes(plan, spec, stack, volumes_root, vols)
+    for vol in sorted(vols.named - set(mounted)):
         warnings.append(
             f"service {name}: labels name volume {vol!r}, which the service does not mount"
         )
     if not plan.paths:
-        warnings.append(f"service {name}: has {BACKUP_LABEL}=true but no volume to back up")
+        warnings.append(f"service {name}: has {labels.BACKUP}=true but no volume to back up")
     return plan
 
 
@@ -287,18 +314,18 @@ def plan_stack(
     plans = []
     ordered = sorted(services, key=lambda s: (s.get("Spec") or {}).get("Name") or "")
     for service in ordered:
-        labels = (service.get("Spec") or {}).get("Labels") or {}
-        if labels.get(STACK_NAMESPACE_LABEL) != stack:
+        service_labels = (service.get("Spec") or {}).get("Labels") or {}
+        if service_labels.get(labels.STACK_NAMESPACE) != stack:
             continue
         planned = plan_service(service, stack, root, warnings)
         if planned is not None:
             plans.append(planned)
     if not plans:
-        raise PlanError(f"no service of stack {stack} has {BACKUP_LABEL}=true")
+        raise PlanError(f"no service of stack {stack} has {labels.BACKUP}=true")
     plan = Plan(stack=stack, volumes_root=root, services=plans, warnings=warnings)
     if not plan.paths:
         raise PlanError(
-            f"stack {stack}: the services labelled {BACKUP_LABEL}=true have no volume to back up"
+            f"stack {stack}: the services labelled {labels.BACKUP}=true have no volume to back up"
         )
     return plan
 
@@ -526,7 +553,7 @@ class HookedOutcome:
         command = service.hook(phase, when)
         if command is None:
             return None
-        return HookRun(service.name, HOOK_LABELS[(phase, when)], command).as_dict()
+        return HookRun(service.name, labels.HOOKS[(phase, when)], command).as_dict()
 
 
 def with_hooks(
@@ -551,7 +578,7 @@ def with_hooks(
         command = service.hook(phase, "pre")
         if command is None:
             continue
-        run = run_hook(service, HOOK_LABELS[(phase, "pre")], command)
+        run = run_hook(service, labels.HOOKS[(phase, "pre")], command)
         outcome.pre[service.name] = run
         if not run.ok:
             failed = True
@@ -563,7 +590,7 @@ def with_hooks(
         command = service.hook(phase, "post")
         if command is None:
             continue
-        outcome.post[service.name] = run_hook(service, HOOK_LABELS[(phase, "post")], command)
+        outcome.post[service.name] = run_hook(service, labels.HOOKS[(phase, "post")], command)
     return outcome
 
 

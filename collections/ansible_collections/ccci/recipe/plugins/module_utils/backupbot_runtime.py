@@ -14,35 +14,30 @@ import signal
 import subprocess
 import threading
 import time
-import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ccci.recipe.plugins.module_utils import labels
 from ansible_collections.ccci.recipe.plugins.module_utils.backupbot import (
-    HOOK_LABELS,
-    STACK_NAMESPACE_LABEL,
+    DEFAULT_VOLUMES_ROOT,
     HookedOutcome,
     HookRun,
     HookRunner,
     Plan,
+    PlanError,
     ServicePlan,
+    elapsed,
     plan_stack,
     restic_env,
     tail,
 )
-
-try:
-    import docker
-    from docker.errors import APIError, DockerException
-    from docker.utils import kwargs_from_env
-
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-    # Only caught after the modules have checked HAS_DOCKER and failed cleanly.
-    APIError = DockerException = Exception
+from ansible_collections.ccci.recipe.plugins.module_utils.docker_client import (
+    DOCKER_ARGS,
+    APIError,
+    DockerException,
+    connect,
+)
 
 OUTPUT_LINES = 20
 
@@ -52,15 +47,10 @@ class Swarm:
 
     def __init__(self, docker_host: str | None, timeout: int) -> None:
         # Reads of a hook's output must not time out before the hook does.
-        if docker_host:
-            self.api = docker.APIClient(base_url=docker_host, version="auto", timeout=timeout)
-        else:
-            kwargs = kwargs_from_env()
-            kwargs.setdefault("base_url", "unix:///var/run/docker.sock")
-            self.api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
+        self.api = connect(docker_host, timeout).api
 
     def services(self, stack: str) -> list[dict[str, Any]]:
-        return self.api.services(filters={"label": f"{STACK_NAMESPACE_LABEL}={stack}"})
+        return self.api.services(filters={"label": labels.selector(labels.STACK_NAMESPACE, stack)})
 
     def containers(
         self, services: list[ServicePlan]
@@ -230,7 +220,7 @@ def service_entries(
                 entry[f"{when}_hook"] = (
                     None
                     if command is None
-                    else HookRun(service.name, HOOK_LABELS[(phase, when)], command).as_dict()
+                    else HookRun(service.name, labels.HOOKS[(phase, when)], command).as_dict()
                 )
         entries.append(entry)
     return entries
@@ -260,16 +250,15 @@ def hook_runner(swarm: Swarm, containers: dict[str, tuple[str, str]], timeout: i
     return run_hook
 
 
-
-
-# Options both backupbot modules take (documented in doc_fragments/backupbot.py).
+# Options both backupbot modules take (documented in doc_fragments/backupbot.py and,
+# for the connection, doc_fragments/docker.py).
 COMMON_ARGS: dict[str, dict[str, Any]] = {
     "stack": {"type": "str", "required": True},
     "repository": {"type": "path", "required": True},
     "password_file": {"type": "path", "required": True, "no_log": False},
-    "volumes_root": {"type": "path", "default": "/var/lib/docker/volumes"},
+    "volumes_root": {"type": "path", "default": DEFAULT_VOLUMES_ROOT},
     "hook_timeout": {"type": "int", "default": 300},
-    "docker_host": {"type": "str"},
+    **DOCKER_ARGS,
 }
 
 
@@ -303,3 +292,39 @@ def plan_with_containers(
             f"Docker API error while planning the {op} of stack {params['stack']}: {exc}"
         ) from exc
     return swarm, plan, containers, errors
+
+
+class ModuleRun:
+    """One call of a backupbot module: its result, how it ends, and what both share."""
+
+    def __init__(self, module: AnsibleModule, result: dict[str, Any]) -> None:
+        self.module = module
+        self.params: dict[str, Any] = module.params
+        self.started = time.monotonic()
+        self.result = result
+
+    def finish(self, failed_msg: str | None = None) -> NoReturn:
+        """Exit (or fail with ``failed_msg``) with the result and the time taken."""
+        self.result["duration"] = elapsed(self.started)
+        if failed_msg:
+            self.module.fail_json(msg=failed_msg, **self.result)
+        self.module.exit_json(**self.result)
+
+    def plan(self, op: str) -> tuple[Swarm, Plan, dict[str, tuple[str, str]]]:
+        """Plan ``op`` (backup/restore) from the labels; fail unless every service has a
+        running task container on this node."""
+        try:
+            swarm, plan, containers, errors = plan_with_containers(
+                self.params, op, self.module.warn
+            )
+        except (PlanError, RuntimeError) as exc:
+            self.finish(str(exc))
+        self.result["services"] = service_entries(plan, containers, None, op)
+        if errors:
+            self.finish("\n".join(errors))
+        return swarm, plan, containers
+
+    def restic(self) -> Restic:
+        """restic on the target against the module's repository."""
+        binary = self.module.get_bin_path("restic", required=True)
+        return Restic(binary, self.params["repository"], self.params["password_file"])

@@ -1,22 +1,122 @@
 # Copyright: ccci developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Shared by the controller-side action plugins: importing the ``ccci`` package."""
+"""Shared by the controller-side action plugins: importing ``ccci``, reaching the host."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
 
 CCCI_MISSING = (
     "the ccci Python package is not importable by the Python running Ansible; "
     "install the ccci project into that environment (pip install -e .)"
 )
 
+LOCAL_CONNECTIONS = frozenset(("local", "ansible.builtin.local"))
+_TRUE = frozenset(("1", "true", "yes", "on", "y", "t"))
+_SSH_ARG_VARS = ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args")
 
-def host_spec(task_vars: dict) -> str:
-    """A testinfra host spec for the inventory host the task runs against."""
-    connection = task_vars.get("ansible_connection", "ssh")
-    if connection == "local":
+
+def _truthy(value: Any) -> bool:
+    """Ansible's reading of a boolean variable (``ansible_become: yes`` and the like)."""
+    return str(value).strip().lower() in _TRUE if not isinstance(value, bool) else value
+
+
+def inventory_source(task_vars: Mapping[str, Any]) -> str | None:
+    """The inventory source (file or directory) this task's host was read from.
+
+    ``inventory_file`` is the file that defined the host; when it sits in a directory
+    given as the source, the directory is returned, so ``group_vars`` and the other
+    files of that inventory count too. None for inline host lists (``-i 'a,b,'``)
+    and for task_vars that name no inventory file.
+    """
+    found = task_vars.get("inventory_file")
+    if not isinstance(found, str) or not os.path.exists(found):
+        return None
+    found = os.path.abspath(found)
+    for source in task_vars.get("ansible_inventory_sources") or ():
+        if not isinstance(source, str) or not os.path.exists(source):
+            continue
+        source = os.path.abspath(source)
+        if found == source or found.startswith(source.rstrip(os.sep) + os.sep):
+            return source
+    return found
+
+
+def _warn(message: str) -> None:
+    """An Ansible warning when running under Ansible; silent elsewhere (unit tests)."""
+    try:
+        from ansible.utils.display import Display
+    except ImportError:  # pragma: no cover - only without Ansible
+        return
+    Display().warning(message)
+
+
+def _key_file(task_vars: Mapping[str, Any]) -> str | None:
+    return task_vars.get("ansible_ssh_private_key_file") or task_vars.get(
+        "ansible_private_key_file"
+    )
+
+
+def _ssh_spec(task_vars: Mapping[str, Any]) -> str:
+    """An ``ssh://`` spec from the task's variables, for hosts no inventory file holds.
+
+    It carries user, port, key file and become (as sudo), which testinfra's spec
+    syntax can express; ssh arguments (``ansible_ssh_common_args`` and the like)
+    cannot be put in a spec and are not used.
+    """
+    found = task_vars.get("ansible_host") or task_vars.get("inventory_hostname")
+    if not found:
+        raise ValueError("the task's variables name no host (no inventory_hostname)")
+    host = str(found)
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    user = task_vars.get("ansible_user") or task_vars.get("ansible_ssh_user")
+    port = task_vars.get("ansible_port") or task_vars.get("ansible_ssh_port")
+    query: dict[str, str] = {}
+    key = _key_file(task_vars)
+    if key:
+        query["ssh_identity_file"] = str(key)
+    if _truthy(task_vars.get("ansible_become", False)):
+        query["sudo"] = "true"
+        if task_vars.get("ansible_become_user"):
+            query["sudo_user"] = str(task_vars["ansible_become_user"])
+    lost = sorted(k for k in _SSH_ARG_VARS if task_vars.get(k))
+    if lost:
+        _warn(
+            f"hooks reach {host} without {', '.join(lost)}: its inventory is not a file "
+            "testinfra can read, and a testinfra host spec cannot carry ssh arguments"
+        )
+    spec = f"ssh://{f'{user}@' if user else ''}{host}"
+    spec += f":{port}" if port else ""
+    return f"{spec}?{urlencode(query)}" if query else spec
+
+
+def host_spec(task_vars: Mapping[str, Any]) -> str:
+    """A testinfra host spec that reaches the task's host the way Ansible does.
+
+    Hooks and snapshot reads run testinfra commands on the swarm host. A remote host
+    is addressed through testinfra's Ansible backend with the host's own inventory
+    (``ansible://<inventory_hostname>?ansible_inventory=<source>``), so the key file,
+    user, port, become and ssh arguments Ansible uses for it apply to hooks too; a
+    key file set outside the inventory (extra vars) is passed along as a fallback.
+    A host from an inline host list has no inventory testinfra could re-read: its
+    spec is built from the task's variables instead (see ``_ssh_spec``).
+
+    Not carried over: play-level ``become:``, ``--private-key``/``-u`` on the command
+    line, become methods other than sudo, and ``host_key_checking = false`` (testinfra
+    needs the host key known: Ansible's first connection records it, or set
+    ``-o StrictHostKeyChecking=no`` in ``ansible_ssh_common_args``).
+    """
+    if task_vars.get("ansible_connection", "ssh") in LOCAL_CONNECTIONS:
         return "local://"
-    host = task_vars.get("ansible_host") or task_vars.get("inventory_hostname")
-    user = task_vars.get("ansible_user")
-    port = task_vars.get("ansible_port")
-    spec = f"ssh://{user + '@' if user else ''}{host}"
-    return f"{spec}:{port}" if port else spec
+    source = inventory_source(task_vars)
+    if source is None:
+        return _ssh_spec(task_vars)
+    query = {"ansible_inventory": source}
+    key = _key_file(task_vars)
+    if key:
+        query["ssh_identity_file"] = str(key)
+    return f"ansible://{task_vars['inventory_hostname']}?{urlencode(query)}"

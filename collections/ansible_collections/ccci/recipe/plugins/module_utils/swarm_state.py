@@ -30,16 +30,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-STACK_NAMESPACE_LABEL = "com.docker.stack.namespace"
+from ansible_collections.ccci.recipe.plugins.module_utils import labels
 
-# Task states a task passes through before it runs.
-PRE_RUNNING_STATES = frozenset(
-    {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
-)
 # Task states counted as a crash (or an unexpected exit for a long-running service).
 FAILED_STATES = frozenset({"failed", "rejected"})
 # UpdateStatus states.
-UPDATE_OK = frozenset({"completed"})
 UPDATE_IN_PROGRESS = frozenset({"updating"})
 UPDATE_FAILED = frozenset({"paused", "rollback_paused", "rollback_started", "rollback_completed"})
 
@@ -149,7 +144,7 @@ def parse_duration(value: str) -> float:
 
 def stack_timeout_label(services: list[dict[str, Any]], stack: str) -> float | None:
     """The largest valid ``coop-cloud.<stack>.timeout`` label among the services."""
-    key = f"coop-cloud.{stack}.timeout"
+    key = labels.coop_cloud(stack, "timeout")
     found: list[float] = []
     for service in services:
         raw = service_labels(service).get(key)
@@ -441,31 +436,18 @@ def has_healthcheck(service: dict[str, Any]) -> bool:
     return bool(test) and test[0] != "NONE"
 
 
-def judge_service(
+def classify_active(
     service: dict[str, Any],
-    tasks: list[dict[str, Any]],
-    *,
-    nodes: list[dict[str, Any]] | None = None,
-    unhealthy: frozenset[str] | set[str] = frozenset(),
-    now: float | None = None,
-    min_running: float = 0.0,
-) -> ServiceReport:
-    """Judge one service from its tasks (only this service's tasks).
+    active: list[dict[str, Any]],
+    unhealthy: frozenset[str] | set[str],
+    now: float | None,
+    min_running: float,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Split the tasks desired running into good ones and a problem line for each other.
 
-    ``nodes`` is the node list (needed for global mode; when None the nodes the
-    orchestrator already placed tasks on are used). ``unhealthy`` holds the IDs of
-    local containers whose Health.Status is unhealthy. Without a healthcheck a task
-    must have been running ``min_running`` seconds at ``now``: a process that exits
-    right after starting is briefly ``running`` too.
+    Without a healthcheck a task must have been running ``min_running`` seconds at
+    ``now``: a process that exits right after starting is briefly ``running`` too.
     """
-    name = service_name(service)
-    mode = service_mode(service)
-    state, message = update_state(service)
-    spec_mode = service.get("Spec", {}).get("Mode") or {}
-
-    active = [t for t in tasks if t.get("DesiredState") == "running"]
-    running = [t for t in active if task_state(t) == "running"]
-
     problems: list[str] = []
     good: list[dict[str, Any]] = []
     settle = min_running if now is not None and not has_healthcheck(service) else 0.0
@@ -484,67 +466,104 @@ def judge_service(
             problems.append(f"{_short(task)} container is unhealthy")
         else:
             good.append(task)
-    for task in tasks:
-        if task.get("DesiredState") in ("shutdown", "remove") and task_state(task) in (
-            "running",
-            "starting",
-        ):
-            problems.append(f"{_short(task)} is still stopping")
+    return good, problems
 
-    if mode == "replicated":
-        desired = int((spec_mode.get("Replicated") or {}).get("Replicas", 1))
-        placed_ok = len(active) == desired and len(good) == desired
-        if len(active) < desired:
-            problems.insert(0, f"{len(active)}/{desired} tasks scheduled to run")
-        elif len(active) > desired:
-            problems.insert(0, f"{len(active)} tasks scheduled to run, {desired} desired")
-    elif mode == "global":
-        if nodes is None:
-            targets = {str(t.get("NodeID")) for t in tasks if t.get("DesiredState") == "running"}
-        else:
-            targets = eligible_nodes(service, nodes)
-        desired = len(targets)
-        good_per_node: dict[str, int] = {}
-        for task in good:
-            node = str(task.get("NodeID"))
-            good_per_node[node] = good_per_node.get(node, 0) + 1
-        missing = [n for n in sorted(targets) if good_per_node.get(n, 0) != 1]
-        placed_ok = not missing and all(
-            str(t.get("NodeID")) not in targets or t in good for t in active
-        )
-        if missing:
-            problems.insert(0, f"no healthy running task on node(s) {', '.join(missing)}")
-    else:  # jobs: converged when the current iteration's tasks completed
-        job = spec_mode.get("ReplicatedJob") or {}
-        if mode == "replicated-job":
-            desired = int(job.get("TotalCompletions") or job.get("MaxConcurrent") or 1)
-        else:
-            desired = len(eligible_nodes(service, nodes)) if nodes is not None else 1
-        iteration = ((service.get("JobStatus") or {}).get("JobIteration") or {}).get("Index")
-        done = [
-            t
-            for t in tasks
-            if task_state(t) == "complete"
-            and task_is_current(t, service)
-            and (iteration is None or (t.get("JobIteration") or {}).get("Index") == iteration)
-        ]
-        placed_ok = len(done) >= desired
-        problems = [p for p in problems if "still stopping" in p]
-        if not placed_ok:
-            problems.insert(0, f"{len(done)}/{desired} job tasks completed")
-        good = done
 
-    report = ServiceReport(
-        name=name,
-        id=str(service.get("ID", "")),
-        mode=mode,
-        desired=desired,
-        running=len(running) if not mode.endswith("-job") else len(good),
-        update_state=state,
-        image=service_image(service),
-        problems=problems,
-    )
+def stopping_problems(tasks: list[dict[str, Any]]) -> list[str]:
+    """A line for each task the orchestrator is still stopping."""
+    return [
+        f"{_short(task)} is still stopping"
+        for task in tasks
+        if task.get("DesiredState") in ("shutdown", "remove")
+        and task_state(task) in ("running", "starting")
+    ]
 
+
+@dataclass
+class Placement:
+    """How a service's tasks cover what it asks for, before the update status is read."""
+
+    desired: int
+    ok: bool
+    good: list[dict[str, Any]]
+    problems: list[str]
+
+
+def place_replicated(
+    service: dict[str, Any],
+    active: list[dict[str, Any]],
+    good: list[dict[str, Any]],
+    problems: list[str],
+) -> Placement:
+    """Exactly ``Replicas`` tasks desired running, all of them good."""
+    spec_mode = service.get("Spec", {}).get("Mode") or {}
+    desired = int((spec_mode.get("Replicated") or {}).get("Replicas", 1))
+    if len(active) < desired:
+        problems.insert(0, f"{len(active)}/{desired} tasks scheduled to run")
+    elif len(active) > desired:
+        problems.insert(0, f"{len(active)} tasks scheduled to run, {desired} desired")
+    ok = len(active) == desired and len(good) == desired
+    return Placement(desired, ok, good, problems)
+
+
+def place_global(
+    service: dict[str, Any],
+    tasks: list[dict[str, Any]],
+    active: list[dict[str, Any]],
+    good: list[dict[str, Any]],
+    problems: list[str],
+    nodes: list[dict[str, Any]] | None,
+) -> Placement:
+    """One good task on each eligible node (the placed nodes when ``nodes`` is None)."""
+    if nodes is None:
+        targets = {str(t.get("NodeID")) for t in tasks if t.get("DesiredState") == "running"}
+    else:
+        targets = eligible_nodes(service, nodes)
+    good_per_node: dict[str, int] = {}
+    for task in good:
+        node = str(task.get("NodeID"))
+        good_per_node[node] = good_per_node.get(node, 0) + 1
+    missing = [n for n in sorted(targets) if good_per_node.get(n, 0) != 1]
+    ok = not missing and all(str(t.get("NodeID")) not in targets or t in good for t in active)
+    if missing:
+        problems.insert(0, f"no healthy running task on node(s) {', '.join(missing)}")
+    return Placement(len(targets), ok, good, problems)
+
+
+def place_job(
+    service: dict[str, Any],
+    mode: str,
+    tasks: list[dict[str, Any]],
+    problems: list[str],
+    nodes: list[dict[str, Any]] | None,
+) -> Placement:
+    """Jobs converge when the current iteration's tasks completed."""
+    spec_mode = service.get("Spec", {}).get("Mode") or {}
+    job = spec_mode.get("ReplicatedJob") or {}
+    if mode == "replicated-job":
+        desired = int(job.get("TotalCompletions") or job.get("MaxConcurrent") or 1)
+    else:
+        desired = len(eligible_nodes(service, nodes)) if nodes is not None else 1
+    iteration = ((service.get("JobStatus") or {}).get("JobIteration") or {}).get("Index")
+    done = [
+        t
+        for t in tasks
+        if task_state(t) == "complete"
+        and task_is_current(t, service)
+        and (iteration is None or (t.get("JobIteration") or {}).get("Index") == iteration)
+    ]
+    ok = len(done) >= desired
+    problems = [p for p in problems if "still stopping" in p]
+    if not ok:
+        problems.insert(0, f"{len(done)}/{desired} job tasks completed")
+    return Placement(desired, ok, done, problems)
+
+
+def settle_status(
+    report: ServiceReport, placed_ok: bool, message: str, tasks: list[dict[str, Any]]
+) -> None:
+    """Set the report's status and reason from its update status and placement."""
+    state = report.update_state
     if state in UPDATE_FAILED:
         report.status = FAILED
         if state == "rollback_completed":
@@ -556,18 +575,56 @@ def judge_service(
         culprit = _update_culprit(message, tasks)
         if culprit:
             report.reason += f" ({culprit})"
-        return report
-    if state in UPDATE_IN_PROGRESS:
+    elif state in UPDATE_IN_PROGRESS:
         report.status = PENDING
-        report.reason = "; ".join(
-            [f"update {state}: {message}" if message else f"update {state}", *problems[:3]]
-        )
-        return report
-    if placed_ok and not problems:
+        head = f"update {state}: {message}" if message else f"update {state}"
+        report.reason = "; ".join([head, *report.problems[:3]])
+    elif placed_ok and not report.problems:
         report.status = CONVERGED
-        return report
-    report.status = PENDING
-    report.reason = "; ".join(problems[:3]) or "not converged"
+    else:
+        report.status = PENDING
+        report.reason = "; ".join(report.problems[:3]) or "not converged"
+
+
+def judge_service(
+    service: dict[str, Any],
+    tasks: list[dict[str, Any]],
+    *,
+    nodes: list[dict[str, Any]] | None = None,
+    unhealthy: frozenset[str] | set[str] = frozenset(),
+    now: float | None = None,
+    min_running: float = 0.0,
+) -> ServiceReport:
+    """Judge one service from its tasks (only this service's tasks).
+
+    ``nodes`` is the node list (needed for global mode; when None the nodes the
+    orchestrator already placed tasks on are used). ``unhealthy`` holds the IDs of
+    local containers whose Health.Status is unhealthy. Without a healthcheck a task
+    must have been running ``min_running`` seconds at ``now``.
+    """
+    mode = service_mode(service)
+    state, message = update_state(service)
+    active = [t for t in tasks if t.get("DesiredState") == "running"]
+    good, problems = classify_active(service, active, unhealthy, now, min_running)
+    problems += stopping_problems(tasks)
+    if mode == "replicated":
+        placement = place_replicated(service, active, good, problems)
+    elif mode == "global":
+        placement = place_global(service, tasks, active, good, problems, nodes)
+    else:
+        placement = place_job(service, mode, tasks, problems, nodes)
+    running = [t for t in active if task_state(t) == "running"]
+    report = ServiceReport(
+        name=service_name(service),
+        id=str(service.get("ID", "")),
+        mode=mode,
+        desired=placement.desired,
+        running=len(placement.good) if mode.endswith("-job") else len(running),
+        update_state=state,
+        image=service_image(service),
+        problems=placement.problems,
+    )
+    settle_status(report, placement.ok, message, tasks)
     return report
 
 
@@ -636,7 +693,7 @@ def judge_stack(
         status = CONVERGED
     else:
         status = PENDING
-    version = label_value(services, f"coop-cloud.{stack}.version")
+    version = label_value(services, labels.coop_cloud(stack, "version"))
     return StackVerdict(status=status, services=reports, failed=failed, version=version)
 
 

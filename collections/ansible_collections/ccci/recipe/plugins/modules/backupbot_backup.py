@@ -18,8 +18,9 @@ description:
   - The volumes of a service are its mounts of type C(volume). The label
     C(backupbot.backup.volumes.<vol>=false) excludes the volume with compose key
     C(<vol>) (Docker volume C(<stack>_<vol>)); C(backupbot.backup.volumes.<vol>.path=a,b)
-    narrows it to those paths, relative to the volume root. A volume's data is read
-    on the host, at C(<volumes_root>/<stack>_<vol>/_data).
+    narrows it to those paths, relative to the volume root (a path that is absolute
+    or leaves the volume, such as C(..) or C(a/../../b), fails the module). A volume's
+    data is read on the host, at C(<volumes_root>/<stack>_<vol>/_data).
   - Each labelled service needs a running task container on this node. Its
     C(backupbot.backup.pre-hook) runs there (C(sh -c <hook>)) before the backup. When
     a pre-hook exits non-zero or times out, no backup is made, the post-hooks of the
@@ -47,6 +48,8 @@ attributes:
       and no restic.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - Runs as root on a swarm manager node that runs the labelled services' tasks.
   - A hook that outlives O(hook_timeout) is killed (with the processes it started)
@@ -55,8 +58,10 @@ notes:
     verification problems.
 extends_documentation_fragment:
   - ccci.recipe.backupbot
+  - ccci.recipe.docker
+  - ansible.builtin.action_common_attributes
 author:
-  - ccci developers
+  - ccci developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -192,31 +197,33 @@ duration:
 """
 
 import os
-import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ccci.recipe.plugins.module_utils.backupbot import (
     BackupPath,
-    PlanError,
+    Plan,
     backup_summary,
-    elapsed,
     parse_ls,
     verify_paths,
     with_hooks,
 )
 from ansible_collections.ccci.recipe.plugins.module_utils.backupbot_runtime import (
     COMMON_ARGS,
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
+    ModuleRun,
     Restic,
     common_problem,
     hook_runner,
-    plan_with_containers,
     repository_state,
     service_entries,
 )
+from ansible_collections.ccci.recipe.plugins.module_utils.docker_client import require_docker
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    **COMMON_ARGS,
+    "tags": {"type": "list", "elements": "str", "default": []},
+}
 
 
 def host_state(item: BackupPath) -> dict[str, Any]:
@@ -224,7 +231,7 @@ def host_state(item: BackupPath) -> dict[str, Any]:
     entry = item.as_dict()
     path = Path(item.path)
     if path.is_dir():
-        files = [p for p in path.rglob("*")]
+        files = list(path.rglob("*"))
         size = sum(p.stat().st_size for p in files if p.is_file() and not p.is_symlink())
         entry.update(kind="dir", size=size, entries=len(files))
     elif path.is_file():
@@ -234,136 +241,138 @@ def host_state(item: BackupPath) -> dict[str, Any]:
     return entry
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **COMMON_ARGS,
-            "tags": {"type": "list", "elements": "str", "default": []},
-        },
-        supports_check_mode=True,
-    )
-    started = time.monotonic()
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    params = module.params
-    stack: str = params["stack"]
-    result: dict[str, Any] = {
-        "changed": False,
-        "snapshot_id": None,
-        "short_id": None,
-        "total_bytes": None,
-        "data_added": None,
-        "paths": [],
-        "services": [],
-        "verified": False,
-        "problems": [],
-        "initialised": False,
-    }
+def tags_problem(tags: list[str]) -> str | None:
+    """Why the tags cannot be passed to restic, if they cannot."""
+    bad = [t for t in tags if not t.strip() or "," in t]
+    if bad:
+        return f"tags must be non-empty and contain no comma (restic splits on it): {bad}"
+    return None
 
-    def finish(failed_msg: str | None = None) -> NoReturn:
-        result["duration"] = elapsed(started)
-        if failed_msg:
-            module.fail_json(msg=failed_msg, **result)
-        module.exit_json(**result)
 
-    problem = common_problem(params)
-    if problem:
-        finish(problem)
-    bad_tags = [t for t in params["tags"] if not t.strip() or "," in t]
-    if bad_tags:
-        finish(f"tags must be non-empty and contain no comma (restic splits on it): {bad_tags}")
-    password_file: str = params["password_file"]
-    repo_state = repository_state(params["repository"])
-    if repo_state == "foreign":
-        finish(f"repository {params['repository']} exists but is not a restic repository")
+def open_repository(restic: Restic, repository: str, state: str) -> tuple[str | None, bool]:
+    """Create the repository when absent, else open it: (error, whether it was created).
 
-    try:
-        swarm, plan, containers, errors = plan_with_containers(params, "backup", module.warn)
-    except (PlanError, RuntimeError) as exc:
-        finish(str(exc))
-    result["services"] = service_entries(plan, containers, None, "backup")
-    if errors:
-        finish("\n".join(errors))
-
-    if module.check_mode:
-        result["paths"] = [host_state(p) for p in plan.paths]
-        result["changed"] = True
-        finish()
-
-    result["paths"] = [dict(p.as_dict(), kind=None, size=0, entries=0) for p in plan.paths]
-    restic = Restic(
-        module.get_bin_path("restic", required=True), params["repository"], password_file
-    )
-    if repo_state == "absent":
-        Path(params["repository"]).parent.mkdir(parents=True, exist_ok=True)
+    An existing repository is opened before any hook runs: a wrong password must not
+    cost the app a maintenance window.
+    """
+    if state == "absent":
+        Path(repository).parent.mkdir(parents=True, exist_ok=True)
         proc = restic.run("init")
         if proc.returncode != 0:
-            finish(restic.error(proc, f"restic init of {params['repository']}"))
-        result["initialised"] = True
-        result["changed"] = True
-    else:
-        # Open the repository before any hook runs: a wrong password must not cost the
-        # app a maintenance window.
-        proc = restic.run("--no-lock", "cat", "config")
-        if proc.returncode != 0:
-            finish(restic.error(proc, f"opening repository {params['repository']}"))
+            return restic.error(proc, f"restic init of {repository}"), False
+        return None, True
+    proc = restic.run("--no-lock", "cat", "config")
+    if proc.returncode != 0:
+        return restic.error(proc, f"opening repository {repository}"), False
+    return None, False
 
-    run_hook = hook_runner(swarm, containers, params["hook_timeout"])
+
+def run_backup(
+    restic: Restic, paths: list[BackupPath], tags: list[str], missing: list[str]
+) -> dict[str, Any]:
+    """One ``restic backup`` of the declared paths that exist (the others go to ``missing``).
+
+    Returns ``summary`` and, on failure, ``error``; never raises (with_hooks' contract).
+    """
+    present = [p.path for p in paths if os.path.lexists(p.path)]
+    missing[:] = [p.path for p in paths if p.path not in present]
+    if not present:
+        return {"error": "none of the declared paths exists on the host: " + ", ".join(missing)}
+    args = ["backup", "--json"]
+    for tag in tags:
+        args += ["--tag", tag]
+    proc = restic.run(*args, "--", *present)
+    summary = backup_summary(proc.stdout)
+    outcome: dict[str, Any] = {"summary": summary}
+    if proc.returncode != 0:
+        outcome["error"] = restic.error(proc, "restic backup")
+    elif summary is None or not summary.get("snapshot_id"):
+        outcome["error"] = "restic backup printed no summary with a snapshot id"
+    return outcome
+
+
+def record_snapshot(
+    restic: Restic, plan: Plan, outcome: dict[str, Any], missing: list[str], result: dict[str, Any]
+) -> list[str]:
+    """Put the snapshot made (if any) and its verification in ``result``; return causes."""
+    causes = [outcome["error"]] if outcome.get("error") else []
+    summary = outcome.get("summary") or {}
+    short_id = summary.get("snapshot_id")
+    if not short_id:
+        return causes
+    result.update(
+        changed=True,
+        short_id=short_id,
+        snapshot_id=short_id,
+        total_bytes=summary.get("total_bytes_processed"),
+        data_added=summary.get("data_added"),
+    )
+    proc = restic.run("--no-lock", "ls", "--json", "--", short_id)
+    snapshot, nodes = parse_ls(proc.stdout)
+    if proc.returncode != 0:
+        return [*causes, restic.error(proc, "restic ls of the new snapshot")]
+    if snapshot is None:
+        return [*causes, f"restic ls does not find snapshot {short_id}"]
+    result["snapshot_id"] = snapshot.get("id") or short_id
+    entries, problems = verify_paths(plan.paths, nodes, missing)
+    result.update(paths=entries, problems=problems, verified=not problems)
+    if problems:
+        lines = "\n".join(f"  {p}" for p in problems)
+        causes.append(f"snapshot {short_id} failed verification:\n{lines}")
+    return causes
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run = ModuleRun(
+        module,
+        {
+            "changed": False,
+            "snapshot_id": None,
+            "short_id": None,
+            "total_bytes": None,
+            "data_added": None,
+            "paths": [],
+            "services": [],
+            "verified": False,
+            "problems": [],
+            "initialised": False,
+        },
+    )
+    require_docker(module)
+    params, result = module.params, run.result
+    problem = common_problem(params) or tags_problem(params["tags"])
+    if problem:
+        run.finish(problem)
+    repo_state = repository_state(params["repository"])
+    if repo_state == "foreign":
+        run.finish(f"repository {params['repository']} exists but is not a restic repository")
+    swarm, plan, containers = run.plan("backup")
+    if module.check_mode:
+        result.update(paths=[host_state(p) for p in plan.paths], changed=True)
+        run.finish()
+
+    result["paths"] = [dict(p.as_dict(), kind=None, size=0, entries=0) for p in plan.paths]
+    restic = run.restic()
+    error, created = open_repository(restic, params["repository"], repo_state)
+    if created:
+        result.update(initialised=True, changed=True)
+    if error:
+        run.finish(error)
 
     missing: list[str] = []  # declared paths absent from the host when restic ran
-
-    def backup() -> dict[str, Any]:
-        present = [p.path for p in plan.paths if os.path.lexists(p.path)]
-        gone = [p.path for p in plan.paths if p.path not in present]
-        missing[:] = gone
-        if not present:
-            return {"error": "none of the declared paths exists on the host: " + ", ".join(gone)}
-        args = ["backup", "--json"]
-        for tag in params["tags"]:
-            args += ["--tag", tag]
-        proc = restic.run(*args, "--", *present)
-        summary = backup_summary(proc.stdout)
-        outcome: dict[str, Any] = {"summary": summary}
-        if proc.returncode != 0:
-            outcome["error"] = restic.error(proc, "restic backup")
-        elif summary is None or not summary.get("snapshot_id"):
-            outcome["error"] = "restic backup printed no summary with a snapshot id"
-        return outcome
-
-    hooks = with_hooks(plan.services, "backup", run_hook, backup)
+    hooks = with_hooks(
+        plan.services,
+        "backup",
+        hook_runner(swarm, containers, params["hook_timeout"]),
+        lambda: run_backup(restic, plan.paths, params["tags"], missing),
+    )
     result["services"] = service_entries(plan, containers, hooks, "backup")
-    causes = [run.describe() for run in hooks.failures]
-
-    outcome: dict[str, Any] = hooks.body_result or {}
-    summary = outcome.get("summary") or {}
-    if outcome.get("error"):
-        causes.append(outcome["error"])
-    if summary.get("snapshot_id"):
-        result["changed"] = True
-        result["short_id"] = summary["snapshot_id"]
-        result["snapshot_id"] = summary["snapshot_id"]
-        result["total_bytes"] = summary.get("total_bytes_processed")
-        result["data_added"] = summary.get("data_added")
-        proc = restic.run("--no-lock", "ls", "--json", "--", summary["snapshot_id"])
-        snapshot, nodes = parse_ls(proc.stdout)
-        if proc.returncode != 0:
-            causes.append(restic.error(proc, "restic ls of the new snapshot"))
-        elif snapshot is None:
-            causes.append(f"restic ls does not find snapshot {summary['snapshot_id']}")
-        else:
-            result["snapshot_id"] = snapshot.get("id") or summary["snapshot_id"]
-            entries, problems = verify_paths(plan.paths, nodes, missing)
-            result["paths"] = entries
-            result["problems"] = problems
-            result["verified"] = not problems
-            if problems:
-                causes.append(
-                    f"snapshot {result['short_id']} failed verification:\n"
-                    + "\n".join(f"  {p}" for p in problems)
-                )
+    causes = [hook.describe() for hook in hooks.failures]
+    causes += record_snapshot(restic, plan, hooks.body_result or {}, missing, result)
     if causes:
-        finish(f"backup of stack {stack} failed: " + "\n".join(causes))
-    finish()
+        run.finish(f"backup of stack {params['stack']} failed: " + "\n".join(causes))
+    run.finish()
 
 
 if __name__ == "__main__":

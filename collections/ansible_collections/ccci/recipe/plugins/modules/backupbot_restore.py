@@ -42,14 +42,18 @@ attributes:
       and restores nothing.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - Runs as root on a swarm manager node that runs the labelled services' tasks.
   - A hook that outlives O(hook_timeout) is killed (with the processes it started)
     when its process is visible from the module, i.e. when the daemon is local.
 extends_documentation_fragment:
   - ccci.recipe.backupbot
+  - ccci.recipe.docker
+  - ansible.builtin.action_common_attributes
 author:
-  - ccci developers
+  - ccci developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -115,124 +119,125 @@ duration:
   sample: 1.8
 """
 
-import time
-from typing import Any, NoReturn
+from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ccci.recipe.plugins.module_utils.backupbot import (
-    PlanError,
-    elapsed,
+    HookedOutcome,
     parse_snapshots,
     restore_includes,
     with_hooks,
 )
 from ansible_collections.ccci.recipe.plugins.module_utils.backupbot_runtime import (
     COMMON_ARGS,
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
+    ModuleRun,
     Restic,
     common_problem,
     hook_runner,
-    plan_with_containers,
     repository_state,
     service_entries,
 )
+from ansible_collections.ccci.recipe.plugins.module_utils.docker_client import require_docker
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    **COMMON_ARGS,
+    "snapshot": {"type": "str", "required": True},
+}
+
+
+def find_snapshot(restic: Restic, ref: str, repository: str) -> tuple[dict[str, Any], str]:
+    """The one snapshot whose id starts with ``ref``, or an error saying why not."""
+    proc = restic.run("--no-lock", "snapshots", "--json", "--", ref)
+    if proc.returncode != 0:
+        return {}, restic.error(proc, f"restic snapshots {ref}")
+    found = [s for s in parse_snapshots(proc.stdout) if str(s.get("id", "")).startswith(ref)]
+    if len(found) != 1:
+        detail = "not found" if not found else "ambiguous"
+        return {}, f"snapshot {ref} {detail} in repository {repository}"
+    return found[0], ""
+
+
+def outside(paths: list[str], includes: list[str]) -> list[str]:
+    """The snapshot paths that no ``--include`` path covers."""
+    return [p for p in paths if not any(p == i or p.startswith(i + "/") for i in includes)]
+
+
+def run_restore(restic: Restic, snapshot_id: str, ref: str, includes: list[str]) -> dict[str, str]:
+    """``restic restore`` of ``includes`` to their host paths; ``error`` on failure."""
+    args = ["restore", snapshot_id, "--target", "/"]
+    for path in includes:
+        args += ["--include", path]
+    proc = restic.run(*args)
+    if proc.returncode != 0:
+        return {"error": restic.error(proc, f"restic restore of snapshot {ref}")}
+    return {}
+
+
+def restore_problem(params: dict[str, Any]) -> str | None:
+    """What is wrong with the options or the repository before anything runs."""
+    problem = common_problem(params)
+    if problem:
+        return problem
+    ref = params["snapshot"].strip()
+    if not ref or ref.startswith("-"):
+        return f"snapshot must be a snapshot id, not {params['snapshot']!r}"
+    if repository_state(params["repository"]) != "ready":
+        return f"repository {params['repository']} is not a restic repository"
+    return None
+
+
+def outcome_causes(hooks: HookedOutcome, result: dict[str, Any]) -> list[str]:
+    """Why the restore failed (hooks, restic), emptying RV(restored) when nothing was."""
+    result["changed"] = hooks.body_ran or bool(hooks.pre) or bool(hooks.post)
+    causes = [run.describe() for run in hooks.failures]
+    restore_error = (hooks.body_result or {}).get("error")
+    if restore_error:
+        causes.append(restore_error)
+    if restore_error or not hooks.body_ran:
+        result["restored"] = []
+    return causes
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **COMMON_ARGS,
-            "snapshot": {"type": "str", "required": True},
-        },
-        supports_check_mode=True,
-    )
-    started = time.monotonic()
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    params = module.params
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    run = ModuleRun(module, {"changed": False, "restored": [], "not_restored": [], "services": []})
+    require_docker(module)
+    params, result = module.params, run.result
     stack: str = params["stack"]
-    snapshot_ref: str = params["snapshot"].strip()
-    result: dict[str, Any] = {"changed": False, "restored": [], "not_restored": [], "services": []}
-
-    def finish(failed_msg: str | None = None) -> NoReturn:
-        result["duration"] = elapsed(started)
-        if failed_msg:
-            module.fail_json(msg=failed_msg, **result)
-        module.exit_json(**result)
-
-    problem = common_problem(params)
+    ref: str = params["snapshot"].strip()
+    problem = restore_problem(params)
     if problem:
-        finish(problem)
-    if not snapshot_ref or snapshot_ref.startswith("-"):
-        finish(f"snapshot must be a snapshot id, not {params['snapshot']!r}")
-    password_file: str = params["password_file"]
-    if repository_state(params["repository"]) != "ready":
-        finish(f"repository {params['repository']} is not a restic repository")
+        run.finish(problem)
+    swarm, plan, containers = run.plan("restore")
 
-    try:
-        swarm, plan, containers, errors = plan_with_containers(params, "restore", module.warn)
-    except (PlanError, RuntimeError) as exc:
-        finish(str(exc))
-    result["services"] = service_entries(plan, containers, None, "restore")
-    if errors:
-        finish("\n".join(errors))
-
-    restic = Restic(
-        module.get_bin_path("restic", required=True), params["repository"], password_file
-    )
-    proc = restic.run("--no-lock", "snapshots", "--json", "--", snapshot_ref)
-    if proc.returncode != 0:
-        finish(restic.error(proc, f"restic snapshots {snapshot_ref}"))
-    found = [
-        s for s in parse_snapshots(proc.stdout) if str(s.get("id", "")).startswith(snapshot_ref)
-    ]
-    if len(found) != 1:
-        detail = "not found" if not found else "ambiguous"
-        finish(f"snapshot {snapshot_ref} {detail} in repository {params['repository']}")
-    snapshot = found[0]
+    restic = run.restic()
+    snapshot, error = find_snapshot(restic, ref, params["repository"])
+    if error:
+        run.finish(error)
     result["snapshot_id"] = snapshot["id"]
     snapshot_paths = [str(p) for p in snapshot.get("paths") or []]
     includes = restore_includes(snapshot_paths, plan.volume_dirs)
-    result["restored"] = includes
-    result["not_restored"] = [
-        p for p in snapshot_paths if not any(p == i or p.startswith(i + "/") for i in includes)
-    ]
+    result.update(restored=includes, not_restored=outside(snapshot_paths, includes))
     if not includes:
-        finish(
-            f"snapshot {snapshot_ref} holds no path in the backed-up volumes of stack {stack} "
+        run.finish(
+            f"snapshot {ref} holds no path in the backed-up volumes of stack {stack} "
             f"(its paths: {', '.join(snapshot_paths) or 'none'})"
         )
     if module.check_mode:
         result["changed"] = True
-        finish()
+        run.finish()
 
-    run_hook = hook_runner(swarm, containers, params["hook_timeout"])
-
-    def restore() -> dict[str, Any]:
-        args = ["restore", snapshot["id"], "--target", "/"]
-        for path in includes:
-            args += ["--include", path]
-        proc = restic.run(*args)
-        if proc.returncode != 0:
-            return {"error": restic.error(proc, f"restic restore of snapshot {snapshot_ref}")}
-        return {}
-
-    hooks = with_hooks(plan.services, "restore", run_hook, restore)
+    hooks = with_hooks(
+        plan.services,
+        "restore",
+        hook_runner(swarm, containers, params["hook_timeout"]),
+        lambda: run_restore(restic, snapshot["id"], ref, includes),
+    )
     result["services"] = service_entries(plan, containers, hooks, "restore")
-    result["changed"] = hooks.body_ran or bool(hooks.pre) or bool(hooks.post)
-    if not hooks.body_ran:
-        result["restored"] = []
-    causes = [run.describe() for run in hooks.failures]
-    outcome: dict[str, Any] = hooks.body_result or {}
-    if outcome.get("error"):
-        result["restored"] = []
-        causes.append(outcome["error"])
+    causes = outcome_causes(hooks, result)
     if causes:
-        finish(
-            f"restore of snapshot {snapshot_ref} into stack {stack} failed: " + "\n".join(causes)
-        )
-    finish()
+        run.finish(f"restore of snapshot {ref} into stack {stack} failed: " + "\n".join(causes))
+    run.finish()
 
 
 if __name__ == "__main__":

@@ -31,14 +31,18 @@ options:
       - Last port of the range to search (inclusive).
       - Defaults to 65535 when O(start) is set.
     type: int
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Finding a port changes nothing, so check mode runs normally.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 author:
-  - ccci developers
+  - ccci developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

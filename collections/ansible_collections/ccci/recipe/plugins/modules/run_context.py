@@ -21,7 +21,7 @@ description:
   - With O(tier), also asks the tier gate (C(ccci.gates), the same one C(ccci run)
     asks) and fails with its reason when the tier cannot run on this run's app.
 version_added: 0.1.0
-author: ccci developers
+author: ccci developers (!UNKNOWN)
 options:
   run_dir:
     description: The run directory. Created when it has no context yet.

@@ -17,7 +17,7 @@ description:
     O(tier), records that the tier's stage started or passed in C(tiers.json); the tier
     gates judge from it. With neither, only reads.
 version_added: 0.1.0
-author: ccci developers
+author: ccci developers (!UNKNOWN)
 options:
   run_dir:
     description: The run directory.

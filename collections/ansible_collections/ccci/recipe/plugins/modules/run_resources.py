@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """List or remove every Docker object one run created."""
 
+# Ansible wants the documentation before the imports.
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -18,7 +20,7 @@ description:
     once swarm has stopped them, then volumes, secrets, configs, networks) and reports
     whatever is still left as RV(remaining).
 version_added: 0.1.0
-author: ccci developers
+author: ccci developers (!UNKNOWN)
 options:
   run_id:
     description: The run id, value of the C(ccci.run) label.
@@ -40,11 +42,17 @@ options:
     description: With O(state=absent), fail when anything is left afterwards.
     type: bool
     default: true
-  docker_host:
-    description: Docker daemon address; default C(DOCKER_HOST), else the local socket.
-    type: str
-requirements:
-  - Docker SDK for Python
+extends_documentation_fragment:
+  - ccci.recipe.docker
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Lists what O(state=absent) would remove; removes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -71,26 +79,40 @@ remaining:
 """
 
 import time
-import traceback
+from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import docker
-    from docker.errors import APIError, NotFound
-except ImportError:
-    docker = None
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ccci.recipe.plugins.module_utils import labels
+from ansible_collections.ccci.recipe.plugins.module_utils.docker_client import (
+    DOCKER_ARGS,
+    APIError,
+    DockerException,
+    NotFound,
+    connect,
+    require_docker,
+)
 
 KINDS = ("services", "containers", "volumes", "secrets", "configs", "networks")
 
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "run_id": {"type": "str", "required": True},
+    "stack": {"type": "str"},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "timeout": {"type": "int", "default": 120},
+    "fail_on_residue": {"type": "bool", "default": True},
+    **DOCKER_ARGS,
+}
 
-def _name(kind, obj):
+# Swarm deletes networks asynchronously: seconds a removed object gets to go.
+RESIDUE_GRACE = 15
+
+
+def _name(obj: Any) -> str:
     """Docker SDK objects all have a name except (in old SDKs) secrets and configs."""
     return getattr(obj, "name", None) or obj.id
 
 
-def _listed(list_call, **kwargs):
+def _listed(list_call: Any, **kwargs: Any) -> list[Any]:
     """A Docker SDK list call, retried when an object vanishes while it is listed.
 
     The SDK lists, then inspects each object; one removed in between (a container of a
@@ -106,28 +128,23 @@ def _listed(list_call, **kwargs):
     return []
 
 
-def collect(client, labels):
-    """Objects of every kind matching any of ``labels``, by kind, without duplicates."""
-    found = {kind: {} for kind in KINDS}
-    for label in labels:
-        filters = {"label": label}
-        found["services"].update(
-            {s.id: s for s in _listed(client.services.list, filters=filters)})
-        found["containers"].update(
-            {c.id: c for c in _listed(client.containers.list, all=True, filters=filters)})
-        found["volumes"].update({v.id: v for v in _listed(client.volumes.list, filters=filters)})
-        found["secrets"].update({s.id: s for s in _listed(client.secrets.list, filters=filters)})
-        found["configs"].update({c.id: c for c in _listed(client.configs.list, filters=filters)})
-        found["networks"].update(
-            {n.id: n for n in _listed(client.networks.list, filters=filters)})
+def collect(client: Any, selectors: list[str]) -> dict[str, list[Any]]:
+    """Objects of every kind matching any of ``selectors``, by kind, without duplicates."""
+    found: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+    for selector in selectors:
+        filters = {"label": selector}
+        for kind in KINDS:
+            extra = {"all": True} if kind == "containers" else {}
+            listing = _listed(getattr(client, kind).list, filters=filters, **extra)
+            found[kind].update({obj.id: obj for obj in listing})
     return {kind: list(objs.values()) for kind, objs in found.items()}
 
 
-def names(found):
-    return {kind: sorted(_name(kind, o) for o in objs) for kind, objs in found.items()}
+def names(found: dict[str, list[Any]]) -> dict[str, list[str]]:
+    return {kind: sorted(_name(o) for o in objs) for kind, objs in found.items()}
 
 
-def _remove(obj, kind):
+def _remove(obj: Any, kind: str) -> None:
     try:
         if kind == "containers":
             obj.remove(force=True, v=False)
@@ -137,70 +154,80 @@ def _remove(obj, kind):
         pass
 
 
-def remove_all(client, labels, timeout):
-    """Remove in dependency order; return what was removed and errors met."""
-    removed = {kind: [] for kind in KINDS}
-    errors = []
-    found = collect(client, labels)
-    for service in found["services"]:
-        _remove(service, "services")
-        removed["services"].append(_name("services", service))
+def _remove_retrying(obj: Any, kind: str) -> str | None:
+    """Remove ``obj``; the error once retries are spent, else None.
+
+    Volumes and networks stay in use for a moment after their containers go.
+    """
+    for attempt in range(10):
+        try:
+            _remove(obj, kind)
+            return None
+        except APIError as exc:
+            if attempt == 9:
+                return f"{kind[:-1]} {_name(obj)}: {exc.explanation}"
+            time.sleep(1)
+    return None
+
+
+def _wait_stopped(client: Any, selectors: list[str], timeout: int) -> None:
+    """Wait until no container of the run is still running (swarm stops them)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = [c for c in collect(client, labels)["containers"] if c.status == "running"]
-        if not running:
-            break
+        found = collect(client, selectors)["containers"]
+        if not any(c.status == "running" for c in found):
+            return
         time.sleep(0.5)
+
+
+def remove_all(
+    client: Any, selectors: list[str], timeout: int
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Remove in dependency order; return what was removed and errors met."""
+    removed: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    errors: list[str] = []
+    for service in collect(client, selectors)["services"]:
+        _remove(service, "services")
+        removed["services"].append(_name(service))
+    _wait_stopped(client, selectors, timeout)
     for kind in KINDS[1:]:
-        for obj in collect(client, labels)[kind]:
-            for attempt in range(10):
-                try:
-                    _remove(obj, kind)
-                    removed[kind].append(_name(kind, obj))
-                    break
-                except APIError as exc:
-                    # Volumes and networks stay in use for a moment after containers go.
-                    if attempt == 9:
-                        errors.append(f"{kind[:-1]} {_name(kind, obj)}: {exc.explanation}")
-                    time.sleep(1)
+        for obj in collect(client, selectors)[kind]:
+            error = _remove_retrying(obj, kind)
+            if error:
+                errors.append(error)
+            else:
+                removed[kind].append(_name(obj))
     return removed, errors
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "run_id": {"type": "str", "required": True},
-            "stack": {"type": "str"},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "timeout": {"type": "int", "default": 120},
-            "fail_on_residue": {"type": "bool", "default": True},
-            "docker_host": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
-    if docker is None:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+def remaining_after(client: Any, selectors: list[str]) -> dict[str, list[str]]:
+    """What is left, given swarm a moment to finish asynchronous removals."""
+    deadline = time.monotonic() + RESIDUE_GRACE
+    remaining = names(collect(client, selectors))
+    while any(remaining.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        remaining = names(collect(client, selectors))
+    return remaining
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    require_docker(module)
     params = module.params
     if not params["run_id"].strip():
         module.fail_json(msg="run_id must not be empty")
-    labels = [f"ccci.run={params['run_id']}"]
+    selectors = [labels.selector(labels.RUN, params["run_id"])]
     if params["stack"]:
-        labels.append(f"com.docker.stack.namespace={params['stack']}")
-    client = (
-        docker.DockerClient(base_url=params["docker_host"])
-        if params["docker_host"]
-        else docker.from_env()
-    )
-    found = names(collect(client, labels))
-    if params["state"] == "present" or module.check_mode:
-        module.exit_json(changed=False, found=found, remaining=found)
-    removed, errors = remove_all(client, labels, params["timeout"])
-    # Swarm deletes networks asynchronously: give a removed object a moment to go.
-    deadline = time.monotonic() + 15
-    remaining = names(collect(client, labels))
-    while any(remaining.values()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        remaining = names(collect(client, labels))
+        selectors.append(labels.selector(labels.STACK_NAMESPACE, params["stack"]))
+    try:
+        client = connect(params["docker_host"])
+        found = names(collect(client, selectors))
+        if params["state"] == "present" or module.check_mode:
+            module.exit_json(changed=False, found=found, remaining=found)
+        removed, errors = remove_all(client, selectors, params["timeout"])
+        remaining = remaining_after(client, selectors)
+    except DockerException as exc:
+        module.fail_json(msg=f"Docker API error: {exc}")
     changed = any(removed.values())
     result = {"changed": changed, "found": found, "removed": removed, "remaining": remaining}
     left = {kind: objs for kind, objs in remaining.items() if objs}

@@ -81,27 +81,23 @@ options:
       - Defaults to the moment the module started. Pass the time of the deploy to
         also count crashes that happened before the module started.
     type: str
-  docker_host:
-    description:
-      - The Docker daemon to talk to, for example V(unix:///var/run/docker.sock).
-      - Defaults to the E(DOCKER_HOST) environment (TLS settings included), else the
-        local unix socket.
-    type: str
+extends_documentation_fragment:
+  - ccci.recipe.docker
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Looks at the stack once and reports its state; never waits or fails on it.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - Must run on a swarm manager node; container health is only checked for
     containers on that node.
   - Pull or build images before deploying; a pull inside the timeout makes it lie.
-requirements:
-  - Docker SDK for Python (C(docker)) >= 5.0
-  - Docker API >= 1.41
 author:
-  - ccci developers
+  - ccci developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -249,15 +245,23 @@ failures:
 import math
 import threading
 import time
-import traceback
 from typing import Any, NoReturn
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ccci.recipe.plugins.module_utils import labels
+from ansible_collections.ccci.recipe.plugins.module_utils.docker_client import (
+    DOCKER_ARGS,
+    APIError,
+    DockerException,
+    NotFound,
+    connect,
+    require_docker,
+)
 from ansible_collections.ccci.recipe.plugins.module_utils.swarm_state import (
-    STACK_NAMESPACE_LABEL,
     UPDATE_FAILED,
     FailureTracker,
     ServiceReport,
+    StackVerdict,
     judge_stack,
     last_log_lines,
     parse_timestamp,
@@ -265,39 +269,36 @@ from ansible_collections.ccci.recipe.plugins.module_utils.swarm_state import (
     stack_timeout_label,
 )
 
-try:
-    import docker
-    from docker.errors import APIError, DockerException, NotFound
-    from docker.utils import kwargs_from_env
-
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-
 LOG_FETCH_SECONDS = 10.0
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "stack": {"type": "str", "required": True},
+    "timeout": {"type": "int"},
+    "default_timeout": {"type": "int", "default": 300},
+    "max_task_failures": {"type": "int", "default": 3},
+    "min_running": {"type": "float", "default": 3.0},
+    "poll_interval": {"type": "float", "default": 0.5},
+    "log_lines": {"type": "int", "default": 20},
+    "since": {"type": "str"},
+    **DOCKER_ARGS,
+}
 
 
 class Swarm:
-    """The few Docker API calls the module needs."""
+    """The few Docker API calls the module needs, on a low-level ``docker.APIClient``."""
 
-    def __init__(self, docker_host: str | None) -> None:
-        if docker_host:
-            self.api = docker.APIClient(base_url=docker_host, version="auto", timeout=60)
-        else:
-            kwargs = kwargs_from_env()
-            kwargs.setdefault("base_url", "unix:///var/run/docker.sock")
-            self.api = docker.APIClient(version="auto", timeout=60, **kwargs)
+    def __init__(self, api: Any) -> None:
+        self.api = api
 
     def services(self, stack: str) -> list[dict[str, Any]]:
-        return self.api.services(filters={"label": f"{STACK_NAMESPACE_LABEL}={stack}"})
+        return self.api.services(filters={"label": labels.selector(labels.STACK_NAMESPACE, stack)})
 
     def tasks(self, services: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ids = [s["ID"] for s in services]
         return self.api.tasks(filters={"service": ids}) if ids else []
 
     def nodes(self) -> list[dict[str, Any]] | None:
+        """The node list, or None on a worker (global services then use placed tasks)."""
         try:
             return self.api.nodes()
         except APIError:
@@ -305,7 +306,10 @@ class Swarm:
 
     def unhealthy_containers(self, stack: str) -> set[str]:
         containers = self.api.containers(
-            filters={"label": f"{STACK_NAMESPACE_LABEL}={stack}", "health": "unhealthy"}
+            filters={
+                "label": labels.selector(labels.STACK_NAMESPACE, stack),
+                "health": "unhealthy",
+            }
         )
         return {c["Id"] for c in containers}
 
@@ -340,6 +344,7 @@ class Swarm:
 def failure_entry(
     report: ServiceReport, tracker: FailureTracker, logs: list[str]
 ) -> dict[str, Any]:
+    """A RV(failures) entry: the update status message, else the last task error."""
     last = tracker.last(report.name)
     if report.update_state in UPDATE_FAILED:
         error = report.reason
@@ -359,139 +364,151 @@ def format_failure(entry: dict[str, Any]) -> str:
     return text
 
 
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "stack": {"type": "str", "required": True},
-            "timeout": {"type": "int"},
-            "default_timeout": {"type": "int", "default": 300},
-            "max_task_failures": {"type": "int", "default": 3},
-            "min_running": {"type": "float", "default": 3.0},
-            "poll_interval": {"type": "float", "default": 0.5},
-            "log_lines": {"type": "int", "default": 20},
-            "since": {"type": "str"},
-            "docker_host": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
-    started = time.time()
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-
-    params = module.params
-    stack: str = params["stack"]
+def params_problem(params: dict[str, Any]) -> str | None:
+    """What is wrong with the numeric options, if anything."""
     if params["max_task_failures"] < 1:
-        module.fail_json(msg="max_task_failures must be at least 1")
+        return "max_task_failures must be at least 1"
     if params["poll_interval"] <= 0:
-        module.fail_json(msg="poll_interval must be positive")
+        return "poll_interval must be positive"
     if params["timeout"] is not None and params["timeout"] <= 0:
-        module.fail_json(msg="timeout must be positive")
-    try:
-        since = parse_timestamp(params["since"]) if params["since"] else None
-    except ValueError as exc:
-        module.fail_json(msg=f"since: {exc}")
-    if since is None:
-        since = started
+        return "timeout must be positive"
+    return None
 
-    result: dict[str, Any] = {
-        "changed": False,
-        "converged": False,
-        "status": "pending",
-        "failures": [],
-        "version": None,
-        "since": since,
-        "started": started,
-    }
 
-    def finish(failed_msg: str | None = None, **extra: Any) -> NoReturn:
-        result.update(extra)
-        result["elapsed"] = round(time.time() - started, 3)
+def choose_timeout(
+    params: dict[str, Any], services: list[dict[str, Any]], stack: str
+) -> tuple[float, str]:
+    """The timeout and where it came from: the option, the recipe's label, the default."""
+    if params["timeout"] is not None:
+        return float(params["timeout"]), "param"
+    label = stack_timeout_label(services, stack)
+    if label is not None:
+        return label, "label"
+    return float(params["default_timeout"]), "default"
+
+
+class Convergence:
+    """One module call: look at the stack until it converged, failed or timed out."""
+
+    def __init__(self, module: AnsibleModule, started: float, since: float) -> None:
+        self.module = module
+        self.params = module.params
+        self.stack: str = module.params["stack"]
+        self.started = started
+        self.tracker = FailureTracker(since=since)
+        self.deadline: float | None = None
+        self.result: dict[str, Any] = {
+            "changed": False,
+            "converged": False,
+            "status": "pending",
+            "failures": [],
+            "version": None,
+            "since": since,
+            "started": started,
+        }
+
+    def finish(self, failed_msg: str | None = None, **extra: Any) -> NoReturn:
+        """Exit (or fail with ``failed_msg``) with the result and the time taken."""
+        self.result.update(extra)
+        self.result["elapsed"] = round(time.time() - self.started, 3)
         if failed_msg:
-            module.fail_json(msg=failed_msg, **result)
-        module.exit_json(**result)
+            self.module.fail_json(msg=failed_msg, **self.result)
+        self.module.exit_json(**self.result)
 
-    try:
-        swarm = Swarm(params["docker_host"])
-    except DockerException as exc:
-        finish(f"cannot talk to Docker: {exc}")
-
-    tracker = FailureTracker(since=since)
-    deadline: float | None = None
-
-    while True:
+    def look(self, swarm: Swarm) -> StackVerdict:
+        """Read the stack once, judge it and put the verdict in the result."""
         try:
-            services = swarm.services(stack)
+            services = swarm.services(self.stack)
             if not services:
-                finish(f"no services in stack {stack}")
-            if deadline is None:
-                if params["timeout"] is not None:
-                    timeout, source = float(params["timeout"]), "param"
-                else:
-                    label = stack_timeout_label(services, stack)
-                    if label is not None:
-                        timeout, source = label, "label"
-                    else:
-                        timeout, source = float(params["default_timeout"]), "default"
-                result["timeout"] = math.ceil(timeout)
-                result["timeout_source"] = source
-                deadline = started + timeout
+                self.finish(f"no services in stack {self.stack}")
+            if self.deadline is None:
+                timeout, source = choose_timeout(self.params, services, self.stack)
+                self.result.update(timeout=math.ceil(timeout), timeout_source=source)
+                self.deadline = self.started + timeout
             tasks = swarm.tasks(services)
             needs_nodes = any(service_mode(s).startswith("global") for s in services)
             nodes = swarm.nodes() if needs_nodes else None
-            unhealthy = swarm.unhealthy_containers(stack)
+            unhealthy = swarm.unhealthy_containers(self.stack)
         except (APIError, DockerException) as exc:
-            finish(f"Docker API error while watching stack {stack}: {exc}")
-
+            self.finish(f"Docker API error while watching stack {self.stack}: {exc}")
         verdict = judge_stack(
-            stack,
+            self.stack,
             services,
             tasks,
-            tracker,
-            max_task_failures=params["max_task_failures"],
+            self.tracker,
+            max_task_failures=self.params["max_task_failures"],
             nodes=nodes,
             unhealthy=unhealthy,
             now=time.time(),
-            min_running=params["min_running"],
+            min_running=self.params["min_running"],
         )
-        result["services"] = [s.as_dict() for s in verdict.services]
-        result["version"] = verdict.version
-        result["status"] = verdict.status
-        result["converged"] = verdict.converged
+        self.result.update(
+            services=[s.as_dict() for s in verdict.services],
+            version=verdict.version,
+            status=verdict.status,
+            converged=verdict.converged,
+        )
+        return verdict
 
-        if module.check_mode:
-            result["failures"] = [failure_entry(s, tracker, []) for s in verdict.failed]
-            finish()
+    def fail(self, swarm: Swarm, verdict: StackVerdict) -> NoReturn:
+        """Fail with the failed services' last task errors and logs."""
+        lines = self.params["log_lines"]
+        entries = [failure_entry(s, self.tracker, swarm.logs(s.id, lines)) for s in verdict.failed]
+        self.result["failures"] = entries
+        self.finish("\n".join(format_failure(e) for e in entries))
 
-        if verdict.converged:
-            finish()
+    def time_out(self, swarm: Swarm, verdict: StackVerdict) -> NoReturn:
+        """Fail with the state and logs of every service that has not converged."""
+        entries = [
+            {
+                "service": s.name,
+                "error": f"not converged: {s.reason}",
+                "logs": swarm.logs(s.id, self.params["log_lines"]),
+                "count": s.task_failures,
+            }
+            for s in verdict.pending
+        ]
+        self.result["failures"] = entries
+        head = f"stack {self.stack} did not converge within {self.result['timeout']}s"
+        self.finish(head + "\n" + "\n".join(format_failure(e) for e in entries), status="timeout")
 
-        if verdict.failed:
-            entries = [
-                failure_entry(s, tracker, swarm.logs(s.id, params["log_lines"]))
-                for s in verdict.failed
-            ]
-            result["failures"] = entries
-            finish("\n".join(format_failure(e) for e in entries))
+    def run(self, swarm: Swarm) -> NoReturn:
+        """Poll until a verdict; check mode reports the first look without waiting."""
+        while True:
+            verdict = self.look(swarm)
+            if self.module.check_mode:
+                self.result["failures"] = [
+                    failure_entry(s, self.tracker, []) for s in verdict.failed
+                ]
+                self.finish()
+            if verdict.converged:
+                self.finish()
+            if verdict.failed:
+                self.fail(swarm, verdict)
+            now = time.time()
+            deadline = self.deadline if self.deadline is not None else now
+            if now >= deadline:
+                self.time_out(swarm, verdict)
+            time.sleep(min(self.params["poll_interval"], deadline - now) or 0.01)
 
-        now = time.time()
-        if deadline is not None and now >= deadline:
-            pending = verdict.pending
-            entries = [
-                {
-                    "service": s.name,
-                    "error": f"not converged: {s.reason}",
-                    "logs": swarm.logs(s.id, params["log_lines"]),
-                    "count": s.task_failures,
-                }
-                for s in pending
-            ]
-            result["failures"] = entries
-            head = f"stack {stack} did not converge within {result['timeout']}s"
-            finish(
-                head + "\n" + "\n".join(format_failure(e) for e in entries),
-                status="timeout",
-            )
-        time.sleep(min(params["poll_interval"], max(0.0, (deadline or now) - now)) or 0.01)
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    started = time.time()
+    require_docker(module)
+    problem = params_problem(module.params)
+    if problem:
+        module.fail_json(msg=problem)
+    try:
+        since = parse_timestamp(module.params["since"]) if module.params["since"] else None
+    except ValueError as exc:
+        module.fail_json(msg=f"since: {exc}")
+    convergence = Convergence(module, started, started if since is None else since)
+    try:
+        swarm = Swarm(connect(module.params["docker_host"]).api)
+    except DockerException as exc:
+        convergence.finish(f"cannot talk to Docker: {exc}")
+    convergence.run(swarm)
 
 
 if __name__ == "__main__":

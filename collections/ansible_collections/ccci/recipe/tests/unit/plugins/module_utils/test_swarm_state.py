@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-COLLECTIONS = Path(__file__).resolve().parents[2] / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
-
-from ansible_collections.ccci.recipe.plugins.module_utils import swarm_state as ss  # noqa: E402
+from ansible_collections.ccci.recipe.plugins.module_utils import swarm_state as ss
 
 STACK = "app_example_com"
 NODE = "vglw6cywnh7qpltvha09yke42"
@@ -508,7 +501,6 @@ def test_update_in_progress_reason_names_the_stuck_task():
     assert "host-mode port already in use" in verdict.services[0].reason
 
 
-
 def _without_healthcheck() -> dict[str, Any]:
     service = make_service()
     del service["Spec"]["TaskTemplate"]["ContainerSpec"]["Healthcheck"]
@@ -533,3 +525,23 @@ def test_running_with_healthcheck_counts_at_once():
     started = ss.parse_timestamp("2026-11-27T08:34:00Z")
     report = ss.judge_service(service, [task], now=started + 0.1, min_running=3.0)
     assert report.status == ss.CONVERGED
+
+
+def test_judge_stack_passes_min_running_on_to_each_service():
+    """The module calls judge_stack, not judge_service: a min_running dropped on the way
+    would call a crash loop (briefly ``running``) converged."""
+    service = _without_healthcheck()
+    task = make_task(service, at="2026-11-27T08:34:00Z")
+    started = ss.parse_timestamp("2026-11-27T08:34:00Z")
+    young, _ = judge([service], [task], now=started + 1, min_running=3.0)
+    assert young.status == ss.PENDING
+    assert "running for 1.0s, not yet 3s (no healthcheck)" in young.services[0].reason
+    settled, _ = judge([service], [task], now=started + 4, min_running=3.0)
+    assert settled.status == ss.CONVERGED
+
+
+def test_judge_stack_without_now_does_not_wait_for_min_running():
+    """Without ``now`` there is no age to compare: min_running cannot apply."""
+    service = _without_healthcheck()
+    verdict, _ = judge([service], [make_task(service)], min_running=3.0)
+    assert verdict.status == ss.CONVERGED

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
+import re
 from typing import Any
 
 import pytest
-
-COLLECTIONS = Path(__file__).resolve().parents[2] / "collections"
-if str(COLLECTIONS) not in sys.path:
-    sys.path.insert(0, str(COLLECTIONS))
-
-from ansible_collections.ccci.recipe.plugins.module_utils import backupbot as bb  # noqa: E402
+from ansible_collections.ccci.recipe.plugins.module_utils import backupbot as bb
 
 STACK = "app_example_com"
 ROOT = "/var/lib/docker/volumes"
-MODULES = COLLECTIONS / "ansible_collections/ccci/recipe/plugins/modules"
 
 
 def volume(source: str, target: str) -> dict[str, Any]:
@@ -245,9 +238,9 @@ def test_unknown_backupbot_label_warns():
     [
         ("a,b", ["a", "b"]),
         (" a , b/c/ ,", ["a", "b/c"]),
-        ("/abs/file", ["abs/file"]),  # relative to the volume root whatever it looks like
         ("a,a", ["a"]),
         ("./x/../y", ["y"]),
+        ("a/..", [""]),  # stays inside: the whole volume
         (".", [""]),
         ("a,.", [""]),  # the whole volume wins
     ],
@@ -267,19 +260,28 @@ def test_path_narrowing(value: str, expected: list[str]):
 @pytest.mark.parametrize(
     ("value", "match"),
     [
+        ("..", "path '..' leaves the volume"),
+        ("../x", "path '../x' leaves the volume"),
         ("../etc", "leaves the volume"),
-        ("a/../../b", "leaves the volume"),
+        ("a/../../b", "path 'a/../../b' leaves the volume"),
+        ("x/../..", "leaves the volume"),
+        ("ok, ..", "path '..' leaves the volume"),  # one bad entry spoils the label
+        ("/abs/file", "path '/abs/file' is absolute and leaves the volume"),
+        ("/", "is absolute"),
+        (" /etc/shadow ", "path '/etc/shadow' is absolute"),
         (" , ", "lists no path"),
         ("*.sql", "pattern"),
     ],
 )
 def test_bad_path_narrowing_fails_naming_the_label(value: str, match: str):
+    """A ``.path`` entry escaping the volume would back up (and restore over) host files:
+    backupbot joins it onto the volume path, where ``..`` and absolute paths escape."""
     svc = service(
         "db",
         {"backupbot.backup": "true", "backupbot.backup.volumes.pg.path": value},
         [volume(f"{STACK}_pg", "/data")],
     )
-    with pytest.raises(bb.PlanError, match=match) as info:
+    with pytest.raises(bb.PlanError, match=re.escape(match)) as info:
         bb.plan_stack([svc], STACK, ROOT)
     assert "backupbot.backup.volumes.pg.path" in str(info.value)
 
