@@ -22,7 +22,8 @@ from ccci.compose import (
     load_compose,
     read_compose_file,
 )
-from ccci.config import load_recipe_config
+from ccci.config import RecipeConfig, load_recipe_config
+from ccci.config.loader import ConfigError
 from ccci.context import env_overrides, find_recipe_repo
 from ccci.deploy_env import build_env, compose_chain, declared_secrets
 from ccci.errors import CcciError
@@ -33,9 +34,12 @@ CHECK_DOMAIN = "{recipe}-check.ccci.test"
 
 
 def _attempt(problems: list[str], step: Callable[[], Any]) -> Any:
-    """Run one check step; record its CcciError as a problem and return None."""
+    """Run one check step; record its CcciError's problems and return None."""
     try:
         return step()
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return None
     except CcciError as exc:
         problems.append(str(exc))
         return None
@@ -100,6 +104,17 @@ def _version_problems(repo: Path, problems: list[str]) -> None:
                     )
 
 
+def _extra_env(config: RecipeConfig, domain: str, problems: list[str]) -> dict[str, str]:
+    """EXTRA_ENV for the check's deploy environment, calling UPGRADE_EXTRA_ENV too.
+
+    A callable that raises must show up in the check, not first in a run.
+    """
+    _attempt(problems, lambda: env_overrides(config, "UPGRADE_EXTRA_ENV", domain, op="check"))
+    return _attempt(
+        problems, lambda: env_overrides(config, "EXTRA_ENV", domain, op="check")
+    ) or {}
+
+
 def check_recipe(
     recipe: str, ref: str | None = None, *, repo: str | None = None,
     config_root: Path | None = None,
@@ -122,10 +137,7 @@ def check_recipe(
     with tempfile.TemporaryDirectory(prefix="ccci-check-") as tmp:
         checkout = Path(tmp) / "recipe"
         git.clone_at(source, checkout, commit)
-        overrides = (
-            _attempt(problems, lambda: env_overrides(config, "EXTRA_ENV", domain, op="check"))
-            if config else {}
-        )
+        overrides = _extra_env(config, domain, problems) if config else {}
         built = _attempt(problems, lambda: build_env(checkout, domain, overrides or {}))
         if built is None:
             return problems

@@ -55,3 +55,50 @@ def _needs_unset_variable(repo):
 def test_refused_recipes(ccci, docker_client, recipes_dir, tmp_path, edit, message):
     repo = make_recipe_variant(recipes_dir, "example-site", "broken", tmp_path, edit)
     _refused(ccci("run", "example-site", "--repo", str(repo)), docker_client, message)
+
+
+def _config_dir(tmp_path, meta: str, hooks: str | None):
+    """A CI config root with an example-site config made of ``meta`` and ``hooks``."""
+    folder = tmp_path / "config" / "example-site"
+    folder.mkdir(parents=True)
+    (folder / "meta.yml").write_text(meta)
+    if hooks is not None:
+        (folder / "hooks.py").write_text(hooks)
+    return folder.parent
+
+
+@pytest.mark.parametrize(
+    ("meta", "hooks", "message"),
+    [
+        ("EXPECTED_NA: {bakup: stateless}\n", None,
+         "meta.yml: EXPECTED_NA names unknown tier(s) ['bakup']; "
+         "tiers: upgrade, backup, restore, functional, lint"),
+        ("EXPECTED_NA: {install: no app}\n", None,
+         "meta.yml: EXPECTED_NA cannot declare install not applicable: nothing would be "
+         "deployed, so nothing would be tested"),
+        ("HEALTH_OK: []\n", None, "meta.yml: HEALTH_OK is empty"),
+        ("HEALTH_OK: [200, 999]\n", None,
+         "meta.yml: HEALTH_OK must list HTTP status codes (integers 100-599), not [999]"),
+        ("DEPLOY_TIMEOUT: 0\n", None, "meta.yml: DEPLOY_TIMEOUT must be at least 1, not 0"),
+        ("HTTP_TIMEOUT: -1\n", None, "meta.yml: HTTP_TIMEOUT must be at least 1, not -1"),
+        ("- HEALTH_PATH\n", None, "meta.yml: must be a mapping of KEY: value, not a list"),
+        ("", "raise RuntimeError('boom')\n",
+         "hooks.py: importing it raised RuntimeError: boom at hooks.py:1"),
+        ("", "import sys\n\nsys.exit()\n",
+         "hooks.py: importing it raised SystemExit at hooks.py:3 (a hooks file must not exit"),
+        ("", "def EXTRA_ENV(ctx):\n    raise ValueError('no port')\n",
+         "hooks.py: EXTRA_ENV(ctx) raised ValueError: no port at hooks.py:2"),
+        ("", "import sys\n\ndef UPGRADE_EXTRA_ENV(ctx):\n    sys.exit(4)\n",
+         "hooks.py: UPGRADE_EXTRA_ENV(ctx) raised SystemExit: 4 at hooks.py:4"),
+    ],
+    ids=["na-unknown-tier", "na-install", "health-ok-empty", "health-ok-999",
+         "deploy-timeout-0", "http-timeout-negative", "meta-not-mapping", "hooks-raise",
+         "hooks-exit", "extra-env-raises", "upgrade-extra-env-exits"],
+)
+def test_refused_ci_config(ccci, docker_client, tmp_path, meta, hooks, message):
+    """Every CI config problem refuses the run (exit 2) before anything deploys."""
+    config = _config_dir(tmp_path, meta, hooks)
+    call = ccci("run", "example-site", env={"CCCI_CONFIG_DIR": str(config)})
+    _refused(call, docker_client, message)
+    assert call.results["error"].startswith(f"example-site: {config}/example-site/")
+    assert "Traceback" not in call.output

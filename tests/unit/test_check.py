@@ -71,6 +71,44 @@ def test_bad_config_and_missing_ref_are_reported_together(notes, tmp_path):
     assert any("ref 'no-such-ref' does not exist" in p for p in problems)
 
 
+def _config(tmp_path: Path, meta: str = "", hooks: str | None = None) -> Path:
+    folder = tmp_path / "config" / "example-notes"
+    folder.mkdir(parents=True)
+    (folder / "meta.yml").write_text(meta)
+    if hooks is not None:
+        (folder / "hooks.py").write_text(hooks)
+    return tmp_path / "config"
+
+
+def test_every_config_problem_is_listed_on_its_own(notes, tmp_path):
+    """The check lists each problem of the CI config, not just the first."""
+    config = _config(tmp_path, "EXPECTED_NA: {install: none}\nHEALTH_OK: [0]\nHTTP_TIMEOUT: 0\n",
+                     hooks="import sys\nsys.exit()\n")
+    problems = check_recipe("example-notes", repo=str(notes), config_root=config)
+    assert [p.split(": ", 2)[2].split(" ")[0] for p in problems] == [
+        "EXPECTED_NA", "HEALTH_OK", "HTTP_TIMEOUT", "importing"], problems
+    assert "hooks.py: importing it raised SystemExit at hooks.py:2" in problems[3]
+
+
+@pytest.mark.parametrize("key", ["EXTRA_ENV", "UPGRADE_EXTRA_ENV"])
+def test_a_callable_env_that_raises_is_a_problem(notes, tmp_path, key):
+    hooks = f"def {key}(ctx):\n    return {{'A': 1 / 0}}\n"
+    config = _config(tmp_path, hooks=hooks)
+    problems = check_recipe("example-notes", repo=str(notes), config_root=config)
+    assert problems == [
+        f"example-notes: {config}/example-notes/hooks.py: {key}(ctx) raised "
+        "ZeroDivisionError: division by zero at hooks.py:2"
+    ]
+
+
+def test_cli_reports_a_hooks_file_that_exits(notes, tmp_path, capsys, monkeypatch):
+    """sys.exit() in hooks.py once ended `ccci check` with 0 and no output."""
+    monkeypatch.setenv("CCCI_CONFIG_DIR", str(_config(tmp_path, hooks="raise SystemExit(0)\n")))
+    assert main(["check", "example-notes", "--repo", str(notes)]) == 1
+    out = capsys.readouterr().out
+    assert "hooks.py: importing it raised SystemExit: 0 at hooks.py:1" in out
+
+
 def test_cli_exit_code_and_output(notes, capsys):
     assert main(["check", "example-notes", "--repo", str(notes)]) == 0
     assert "example-notes: ok" in capsys.readouterr().out

@@ -11,20 +11,29 @@ import __future__
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import Any
 
 import yaml
 
-from ccci.config.registry import REGISTRY
-from ccci.errors import CcciError
+from ccci.config.registry import REGISTRY, Key
+from ccci.errors import BadInput
 
 
-class ConfigError(CcciError):
-    """A recipe's CI config is invalid."""
+class ConfigError(BadInput):
+    """A recipe's CI config is invalid: every problem found, one per line.
+
+    A run stops at it; ``ccci check`` lists ``problems`` one by one, so a maintainer
+    fixes them all in one pass.
+    """
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -48,51 +57,49 @@ class RecipeConfig:
             return self.folder / "compose.ccci.yml"
         return None
 
+    @property
+    def hooks_file(self) -> Path | None:
+        """Where callables come from; messages about them name this file."""
+        return self.folder / "hooks.py" if self.folder else None
+
     def resolved(self) -> dict[str, Any]:
         """Every declarative key with its value or default (callables left as they are)."""
         return {k.name: self.get(k.name) for k in REGISTRY.values() if k.kind == "value"}
 
 
-def _check_value(recipe: str, where: str, name: str, value: Any) -> None:
-    key = REGISTRY[name]
+def _hook_problem(key: Key, value: Any) -> str | None:
+    if not callable(value):
+        return (f"is a hook and must be a function {key.name}({', '.join(key.params)}), "
+                f"not a {type(value).__name__}")
+    return _signature_problem(key.name, value, key.params)
+
+
+def _value_problem(key: Key, value: Any) -> str | None:
+    """Why ``value`` cannot be ``key``'s value (kind, type, then its rules), or None."""
     if key.kind == "hook":
-        raise ConfigError(
-            f"{recipe}: {where}: {name} is a hook and must be a function "
-            f"{name}({', '.join(key.params)}), not a {type(value).__name__}"
-        )
+        return _hook_problem(key, value)
     if callable(value):
         if not key.may_be_callable:
-            raise ConfigError(
-                f"{recipe}: {where}: {name} must be a value ({key.type_name}), not a callable"
-            )
-        _check_signature(recipe, where, name, value, ("ctx",))
-        return
+            return f"must be a value ({key.type_name}), not a callable"
+        return _signature_problem(key.name, value, ("ctx",))
     if value is None and key.default is None:
-        return
-    if isinstance(value, bool) and bool not in key.types:
-        ok = False
-    else:
-        ok = isinstance(value, key.types)
-    if not ok:
-        raise ConfigError(
-            f"{recipe}: {where}: {name} must be {key.type_name}, "
-            f"not {type(value).__name__} ({value!r})"
-        )
-    if name == "HEALTH_OK" and not all(isinstance(c, int) for c in value):
-        raise ConfigError(f"{recipe}: {where}: HEALTH_OK must list integer status codes")
-    if name in ("EXTRA_ENV", "UPGRADE_EXTRA_ENV"):
-        bad = [k for k, v in value.items() if not isinstance(v, str | int | float)]
-        if bad:
-            raise ConfigError(f"{recipe}: {where}: {name} values must be strings: {bad}")
+        return None
+    if not isinstance(value, key.types) or (isinstance(value, bool) and bool not in key.types):
+        return f"must be {key.type_name}, not {type(value).__name__} ({value!r})"
+    for rule in key.rules:
+        problem = rule.problem(value)
+        if problem:
+            return problem
+    return None
 
 
-def _check_signature(
-    recipe: str, where: str, name: str, func: Callable[..., Any], expected: tuple[str, ...]
-) -> None:
+def _signature_problem(
+    name: str, func: Callable[..., Any], expected: tuple[str, ...]
+) -> str | None:
     try:
         params = inspect.signature(func).parameters
     except (TypeError, ValueError):
-        raise ConfigError(f"{recipe}: {where}: {name} is not a plain function") from None
+        return "is not a plain function"
     found = tuple(params)
     required = tuple(
         p.name for p in params.values()
@@ -100,27 +107,81 @@ def _check_signature(
         and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     )
     if found[: len(expected)] != expected or len(required) > len(expected):
+        return (f"has the wrong signature: expected {name}({', '.join(expected)}), "
+                f"found {name}({', '.join(found)})")
+    return None
+
+
+def describe_raised(exc: BaseException, hooks_file: Path | None) -> str:
+    """``ValueError: boom at hooks.py:12``: the exception and the recipe's line that raised.
+
+    The line is the innermost frame in ``hooks_file``, so a maintainer is pointed at
+    their own code rather than at a library it called.
+    """
+    text = type(exc).__name__ + (f": {exc}" if str(exc) else "")
+    frames = [
+        frame for frame in traceback.extract_tb(exc.__traceback__)
+        if hooks_file is not None and frame.filename == str(hooks_file)
+    ]
+    if frames and hooks_file is not None:
+        text += f" at {hooks_file.name}:{frames[-1].lineno}"
+    if isinstance(exc, SystemExit):
+        text += " (a hooks file must not exit: ccci would stop with it)"
+    return text
+
+
+def call_value(config: RecipeConfig, name: str, ctx: Any) -> Any:
+    """A callable value's result (e.g. ``EXTRA_ENV(ctx)``), validated like a literal one.
+
+    Whatever the callable raises (sys.exit() too; Ctrl-C excepted) becomes a
+    ConfigError naming the recipe, hooks.py and its line, so the run is refused with
+    a results.json instead of ending in a traceback.
+    """
+    key, func, where = REGISTRY[name], config.get(name), config.hooks_file
+    try:
+        value = func(ctx)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         raise ConfigError(
-            f"{recipe}: {where}: {name} has the wrong signature: expected "
-            f"{name}({', '.join(expected)}), found {name}({', '.join(found)})"
-        )
+            f"{config.recipe}: {where}: {name}(ctx) raised {describe_raised(exc, where)}"
+        ) from None
+    problem = _value_problem(replace(key, may_be_callable=False), value)
+    if problem:
+        raise ConfigError(f"{config.recipe}: {where}: {name}(ctx)'s result {problem}")
+    return value
 
 
-def _load_meta(recipe: str, path: Path) -> dict[str, Any]:
+def _load_meta(recipe: str, path: Path, problems: list[str]) -> dict[str, Any]:
+    """meta.yml's valid keys; each problem is appended to ``problems``."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{recipe}: {path}: invalid YAML: {exc}") from None
+        problems.append(f"{recipe}: {path}: invalid YAML: {exc}")
+        return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{recipe}: {path}: must be a mapping of KEY: value")
+        problems.append(f"{recipe}: {path}: must be a mapping of KEY: value, "
+                        f"not a {type(data).__name__}")
+        return {}
+    values: dict[str, Any] = {}
     for name, value in data.items():
         if name not in REGISTRY:
-            raise ConfigError(f"{recipe}: {path}: unknown key {name!r}")
-        _check_value(recipe, str(path), name, value)
-    return data
+            problems.append(f"{recipe}: {path}: unknown key {name!r}")
+            continue
+        problem = _value_problem(REGISTRY[name], value)
+        if problem:
+            problems.append(f"{recipe}: {path}: {name} {problem}")
+        else:
+            values[name] = value
+    return values
 
 
-def _import_hooks(recipe: str, path: Path) -> ModuleType:
+def _import_hooks(recipe: str, path: Path, problems: list[str]) -> ModuleType | None:
+    """hooks.py as a module, or None with the reason appended to ``problems``.
+
+    Importing runs the recipe's code: anything it raises, sys.exit() included, is a
+    problem of the recipe, never a silent exit of ccci.
+    """
     module_name = f"ccci_recipe_hooks_{recipe.replace('-', '_')}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec and spec.loader
@@ -128,71 +189,78 @@ def _import_hooks(recipe: str, path: Path) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        raise ConfigError(
-            f"{recipe}: {path}:{exc.lineno}: syntax error: {exc.msg}"
-        ) from None
-    except Exception as exc:
-        raise ConfigError(f"{recipe}: {path}: failed to import: {exc!r}") from None
-    sys.modules.pop(module_name, None)
+        problems.append(f"{recipe}: {path}:{exc.lineno}: syntax error: {exc.msg}")
+        return None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        problems.append(f"{recipe}: {path}: importing it raised {describe_raised(exc, path)}")
+        return None
+    finally:
+        sys.modules.pop(module_name, None)
     return module
 
 
-def _load_hooks(recipe: str, path: Path) -> tuple[dict[str, Any], dict[str, Callable[..., Any]]]:
-    module = _import_hooks(recipe, path)
-    values: dict[str, Any] = {}
-    hooks: dict[str, Callable[..., Any]] = {}
+def _public_names(module: ModuleType) -> Iterator[tuple[str, Any]]:
+    """The names of hooks.py that are config: not private, imported or a class."""
     for name, obj in vars(module).items():
-        if name.startswith("_") or inspect.ismodule(obj):
+        if name.startswith("_") or inspect.ismodule(obj) or inspect.isclass(obj):
             continue
         if isinstance(obj, __future__._Feature):
             continue  # `from __future__ import annotations`
-        if getattr(obj, "__module__", module.__name__) != module.__name__ and (
-            inspect.isfunction(obj) or inspect.isclass(obj)
-        ):
+        if inspect.isfunction(obj) and obj.__module__ != module.__name__:
             continue  # imported helpers, e.g. `from json import dumps`
-        if inspect.isclass(obj):
-            continue
+        yield name, obj
+
+
+def _load_hooks(
+    recipe: str, path: Path, problems: list[str]
+) -> tuple[dict[str, Any], dict[str, Callable[..., Any]]]:
+    """hooks.py's valid values and hooks; each problem is appended to ``problems``."""
+    values: dict[str, Any] = {}
+    hooks: dict[str, Callable[..., Any]] = {}
+    module = _import_hooks(recipe, path, problems)
+    for name, obj in _public_names(module) if module else ():
         if name not in REGISTRY:
-            raise ConfigError(
+            problems.append(
                 f"{recipe}: {path}: unknown name {name!r} (prefix private helpers with '_')"
             )
+            continue
         key = REGISTRY[name]
-        if key.kind == "hook":
-            if not callable(obj):
-                raise ConfigError(
-                    f"{recipe}: {path}: {name} is a hook and must be a function "
-                    f"{name}({', '.join(key.params)}), not a {type(obj).__name__}"
-                )
-            _check_signature(recipe, str(path), name, obj, key.params)
+        problem = _value_problem(key, obj)
+        if problem:
+            problems.append(f"{recipe}: {path}: {name} {problem}")
+        elif key.kind == "hook":
             hooks[name] = obj
         else:
-            _check_value(recipe, str(path), name, obj)
             values[name] = obj
     return values, hooks
 
 
 def load_recipe_config(recipe: str, config_root: Path) -> RecipeConfig:
-    """Load ``config_root/<recipe>/``; a recipe without a folder gets the defaults."""
+    """Load ``config_root/<recipe>/``; a recipe without a folder gets the defaults.
+
+    Both files are read in full before failing, so one ConfigError lists every
+    problem found.
+    """
     folder = config_root / recipe
     if not folder.is_dir():
         return RecipeConfig(recipe=recipe, folder=None)
-    values: dict[str, Any] = {}
-    hooks: dict[str, Callable[..., Any]] = {}
-    meta = folder / "meta.yml"
-    if meta.is_file():
-        values.update(_load_meta(recipe, meta))
-    hooks_file = folder / "hooks.py"
-    if hooks_file.is_file():
-        hook_values, hooks = _load_hooks(recipe, hooks_file)
-        for name in hook_values:
-            if name in values:
-                raise ConfigError(
-                    f"{recipe}: {name} is set in both meta.yml and hooks.py; keep one"
-                )
-        values.update(hook_values)
+    problems: list[str] = []
+    meta, hooks_file = folder / "meta.yml", folder / "hooks.py"
+    values = _load_meta(recipe, meta, problems) if meta.is_file() else {}
+    hook_values, hooks = (
+        _load_hooks(recipe, hooks_file, problems) if hooks_file.is_file() else ({}, {})
+    )
+    problems += [
+        f"{recipe}: {folder}: {name} is set in both meta.yml and hooks.py; keep one"
+        for name in hook_values if name in values
+    ]
+    if problems:
+        raise ConfigError(problems)
     return RecipeConfig(
         recipe=recipe,
         folder=folder,
-        values=MappingProxyType(values),
+        values=MappingProxyType({**values, **hook_values}),
         hooks=MappingProxyType(hooks),
     )

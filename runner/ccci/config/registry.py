@@ -10,6 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ccci.config.rules import (
+    Rule,
+    absolute_path,
+    at_least,
+    env_values,
+    not_applicable,
+    status_codes,
+    strings,
+)
+from ccci.levels import TIERS
+
 
 @dataclass(frozen=True)
 class Key:
@@ -26,6 +37,9 @@ class Key:
     # Accepted and validated so recipes can be written ahead, but nothing reads it
     # until this lands (e.g. "the functional tier").
     reserved_for: str = ""
+    # Constraints beyond the type (ccci.config.rules), checked by the loader and shown
+    # in the docs.
+    rules: tuple[Rule, ...] = ()
 
     @property
     def reserved(self) -> bool:
@@ -36,13 +50,16 @@ class Key:
         if self.kind == "hook":
             return f"hook({', '.join(self.params)})"
         names = " | ".join(t.__name__ for t in self.types)
+        if self.rules:
+            names += f" ({'; '.join(rule.text for rule in self.rules)})"
         return f"{names} | callable(ctx)" if self.may_be_callable else names
 
 
 def _value(name: str, types: tuple[type, ...], default: Any, role_var: str | None,
-           description: str, *, may_be_callable: bool = False, reserved_for: str = "") -> Key:
+           description: str, *, may_be_callable: bool = False, reserved_for: str = "",
+           rules: tuple[Rule, ...] = ()) -> Key:
     return Key(name, "value", description, types, default, role_var,
-               may_be_callable=may_be_callable, reserved_for=reserved_for)
+               may_be_callable=may_be_callable, reserved_for=reserved_for, rules=rules)
 
 
 def _hook(name: str, params: tuple[str, ...], description: str, *,
@@ -56,34 +73,66 @@ FUNCTIONAL_TIER = "the functional tier"
 # Seconds a deploy may take to converge when neither the CI config nor the recipe says.
 DEFAULT_CONVERGE_TIMEOUT = 300
 
+# Seconds one call of a hook (or one marker probe) may take unless the config says.
+DEFAULT_HOOK_TIMEOUT = 300
+
+
+def _seconds_per_hook() -> Rule:
+    """HOOK_TIMEOUTS: a misspelt hook name would leave that hook at the default unseen."""
+
+    def problem(limits: dict[Any, Any]) -> str | None:
+        hooks = [key.name for key in REGISTRY.values() if key.kind == "hook"]
+        unknown = [name for name in limits if name not in hooks]
+        if unknown:
+            return f"names unknown hook(s) {unknown!r}; hooks: {', '.join(hooks)}"
+        bad = {name: seconds for name, seconds in limits.items()
+               if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 1}
+        if bad:
+            return f"must give each hook a whole number of seconds ≥ 1, not {bad!r}"
+        return None
+
+    return Rule("{hook name: seconds ≥ 1}", problem)
+
 REGISTRY: dict[str, Key] = {
     key.name: key
     for key in (
         _value("HEALTH_PATH", (str,), "/", "check_health_path",
-               "HTTP path the install, upgrade and restore checks request."),
+               "HTTP path the install, upgrade and restore checks request.",
+               rules=(absolute_path(),)),
         _value("HEALTH_OK", (list,), [200], "check_health_ok",
-               "HTTP status codes that count as healthy."),
+               "HTTP status codes that count as healthy.", rules=(status_codes(),)),
         _value("HTTP_TIMEOUT", (int,), 60, "check_http_timeout",
-               "Seconds the health check and READY_PROBE may take to succeed."),
+               "Seconds the health check and READY_PROBE may take to succeed.",
+               rules=(at_least(1),)),
         _value("DEPLOY_TIMEOUT", (int,), None, None,
                "Seconds a deploy may take to converge; default: the largest "
                "coop-cloud.<stack>.timeout label of the versions the run deploys, else "
-               f"{DEFAULT_CONVERGE_TIMEOUT}."),
+               f"{DEFAULT_CONVERGE_TIMEOUT}.", rules=(at_least(1),)),
+        _value("HOOK_TIMEOUT", (int,), DEFAULT_HOOK_TIMEOUT, None,
+               "Seconds one call of a hook or of a marker probe may take before it is "
+               "killed (with every process it started) and fails its tier. READY_PROBE "
+               "and marker probes also stop at the end of their retry window.",
+               rules=(at_least(1),)),
+        _value("HOOK_TIMEOUTS", (dict,), {}, None,
+               "HOOK_TIMEOUT for single hooks, e.g. {pre_install: 600}.",
+               rules=(_seconds_per_hook(),)),
         _value("EXTRA_ENV", (dict,), {}, None,
                "Variables added to the deploy environment, over .env.sample.",
-               may_be_callable=True),
+               may_be_callable=True, rules=(env_values(),)),
         _value("UPGRADE_EXTRA_ENV", (dict,), {}, None,
                "Variables added to the environment of the upgraded deploy only.",
-               may_be_callable=True),
+               may_be_callable=True, rules=(env_values(),)),
         _value("DEPS", (list,), [], None,
                "Names of apps this recipe needs; their credentials reach hooks as ctx.deps.",
-               reserved_for=FUNCTIONAL_TIER),
+               reserved_for=FUNCTIONAL_TIER, rules=(strings(),)),
         _value("UPGRADE_BASE_VERSION", (str,), None, None,
                "Pins the version the upgrade tier starts from."),
         _value("EXPECTED_NA", (dict,), {}, None,
-               "Tiers declared not applicable, as {tier: reason}."),
+               "Tiers declared not applicable, as {tier: reason}.",
+               rules=(not_applicable(TIERS, always="install"),)),
         _value("COMPOSE_FILE", (list,), [], None,
-               "Compose files of the recipe added to its COMPOSE_FILE chain."),
+               "Compose files of the recipe added to its COMPOSE_FILE chain.",
+               rules=(strings(),)),
         _hook("READY_PROBE", ("ctx",),
               "Returns true once the app is ready; retried until HTTP_TIMEOUT."),
         _hook("BACKUP_VERIFY", ("ctx",),
