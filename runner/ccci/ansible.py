@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,15 +33,19 @@ class StageRun:
     duration: float
     failures: list[dict[str, Any]] = field(default_factory=list)
     artifact_dir: str = ""
+    hosts: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.status == "successful"
+        """Successful on at least one host: a play that matched none proves nothing."""
+        return self.status == "successful" and bool(self.hosts)
 
     def reason(self) -> str:
         """The first failure, as one readable message."""
         if self.ok:
             return ""
+        if self.status == "successful":
+            return NO_HOST
         if self.failures:
             first = self.failures[0]
             return f"{first['task']}: {first['msg']}"
@@ -59,6 +64,27 @@ def _failure(event: dict[str, Any]) -> dict[str, Any]:
         if key in res:
             failure[key] = res[key]
     return failure
+
+
+NO_HOST = "the stage matched no host of the swarm group: nothing ran"
+
+
+def swarm_hosts(project_root: Path, inventory: str | None = None) -> list[str]:
+    """The hosts the stage playbooks would run on (``hosts: swarm``), from the inventory.
+
+    Asked before anything deploys: a missing inventory, or one without the group,
+    makes Ansible skip every play and report success.
+    """
+    command = [str(Path(sys.executable).parent / "ansible"), "swarm", "--list-hosts"]
+    if inventory:
+        command[1:1] = ["-i", inventory]
+    proc = subprocess.run(
+        command, cwd=project_root, env={**os.environ, **ansible_env(project_root)},
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    lines = [ln.strip() for ln in proc.stdout.splitlines()]
+    return [ln for ln in lines if ln and not ln.startswith("hosts (")] if proc.returncode == 0 \
+        else []
 
 
 def ansible_env(project_root: Path) -> dict[str, str]:
@@ -135,6 +161,7 @@ class PlaybookRunner:
             duration=duration,
             failures=failures,
             artifact_dir=str(self.private_data_dir / "artifacts" / ident),
+            hosts=sorted((runner.stats or {}).get("processed", {})),
         )
         self.progress.stage_end(stage, result.status, duration)
         return result

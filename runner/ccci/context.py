@@ -19,12 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ccci import git, paths
+from ccci import active_runs, git, paths
 from ccci.compose import labels_of
 from ccci.config import HookCtx, RecipeConfig, load_recipe_config
+from ccci.config.loader import call_value
 from ccci.config.registry import DEFAULT_CONVERGE_TIMEOUT
 from ccci.deploy_env import plan_deploy
 from ccci.errors import BadInput
+from ccci.leases import lease_port
 from ccci.names import check_domain, check_recipe_name, stack_name
 from ccci.rundir import RunDir
 from ccci.upgrade_path import upgrade_path
@@ -68,6 +70,7 @@ class HostValues:
     restic_password_file: str
     converge_timeout: int
     converge_timeout_source: str
+    published_port: int
 
 
 @dataclass
@@ -138,14 +141,16 @@ def find_recipe_repo(recipe: str, repo: str | None = None) -> Path:
 def env_overrides(
     config: RecipeConfig, key: str, domain: str, op: str = "plan"
 ) -> dict[str, str]:
-    """EXTRA_ENV or UPGRADE_EXTRA_ENV as strings, calling it with a context if callable."""
+    """EXTRA_ENV or UPGRADE_EXTRA_ENV as strings, calling it with a context if callable.
+
+    A callable that raises or returns something invalid is a ConfigError (BadInput)
+    naming hooks.py and the line: planning runs before any deploy, so the run is refused.
+    """
     value = config.get(key)
     if callable(value):
         ctx = HookCtx(domain=domain, base_url="", meta=config.resolved(), op=op,
                       stack=stack_name(domain))
-        value = value(ctx)
-        if not isinstance(value, dict):
-            raise BadInput(f"{config.recipe}: {key}(ctx) must return a dict, not {value!r}")
+        value = call_value(config, key, ctx)
     return {str(k): str(v) for k, v in (value or {}).items()}
 
 
@@ -203,7 +208,7 @@ def make_plan(
 
 
 def plan_host_values(
-    run_id: str, config: RecipeConfig, plans: dict[str, dict[str, Any]]
+    run_id: str, config: RecipeConfig, plans: dict[str, dict[str, Any]], published_port: int
 ) -> HostValues:
     """Host paths of the run and its convergence timeout, with where that came from.
 
@@ -226,6 +231,7 @@ def plan_host_values(
         restic_password_file=f"{root}/restic/{run_id}.password",
         converge_timeout=timeout,
         converge_timeout_source=source,
+        published_port=published_port,
     )
 
 
@@ -240,17 +246,19 @@ def create_run(
     config_root: Path | None = None,
     upgrade: bool = False,
     upgrade_from: int | None = None,
+    published_port: int | None = None,
 ) -> RunContext:
     """Validate the input, check the recipe out and plan every deploy of the run.
 
     Without ``ref`` the version under test is the working tree (HEAD plus uncommitted
     and untracked files). With ``upgrade`` the published versions to upgrade from are
-    planned too. BadInput (nothing deployed) for an unsafe or unknown recipe, a missing
-    ref, invalid compose files or config.
+    planned too. ``published_port`` is the port the caller leased for the run's whole
+    life; without one (a manual run) a free one is picked now. BadInput (nothing
+    deployed) for an unsafe or unknown recipe, a missing ref, invalid compose or config.
     """
     check_recipe_name(recipe)
     run_id = run_id or new_run_id()
-    domain = check_domain(domain or f"{recipe}-{run_id}.ccci.test")
+    domain = check_domain(domain or default_domain(recipe, run_id))
     config_root = (config_root or paths.config_root()).resolve()
     config = load_recipe_config(recipe, config_root)
     source = find_recipe_repo(recipe, repo)
@@ -263,6 +271,9 @@ def create_run(
     changes = overlay_worktree(source, checkout) if ref is None else []
     target = make_plan(TARGET, checkout, commit, domain, config)
     all_tags = git.tags(checkout)
+    # An upgrade declared not applicable plans no base: the one fresh deploy must then
+    # be the version under test, not a published version nobody upgrades.
+    upgrade = upgrade and "upgrade" not in config.get("EXPECTED_NA")
     path = upgrade_path(all_tags, target.version,
                         pinned_base=config.get("UPGRADE_BASE_VERSION"),
                         hops_back=upgrade_from) if upgrade else None
@@ -274,7 +285,8 @@ def create_run(
         run_id=run_id, recipe=recipe, ref=ref or "HEAD", commit=commit,
         version=target.version, run_dir=str(run_dir), repo=str(source),
         config_root=str(config_root), domain=domain, stack=stack_name(domain),
-        overlay=overlay, plans=plans, host=asdict(plan_host_values(run_id, config, plans)),
+        overlay=overlay, plans=plans,
+        host=asdict(plan_host_values(run_id, config, plans, published_port or _any_port(run_id))),
         upgrade_path=list(path.versions) if path else [],
         upgrade_skip=path.skip_reason if path else "",
         upgrade_extra_env=env_overrides(config, "UPGRADE_EXTRA_ENV", domain),
@@ -293,6 +305,17 @@ def _plan_tag(
     tag_commit = git.resolve_ref(checkout, f"refs/tags/{tag}")
     tag_checkout = _clone(source, run_dir / "versions" / tag, tag_commit)
     return asdict(make_plan(tag, tag_checkout, tag_commit, domain, config))
+
+
+def default_domain(recipe: str, run_id: str) -> str:
+    """The app's domain when the user names none: unique to the run."""
+    return f"{recipe}-{run_id}.ccci.test"
+
+
+def _any_port(run_id: str) -> int:
+    """A port for a run nobody holds a lease for (a manual stage): free right now."""
+    with lease_port(run_id, exclude=active_runs.reserved_ports()) as lease:
+        return int(lease.value)
 
 
 def _copy_overlay(config: RecipeConfig, run_dir: Path) -> str | None:

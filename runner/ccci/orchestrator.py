@@ -11,19 +11,20 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ccci import paths
-from ccci.ansible import PlaybookRunner, StageRun
-from ccci.context import RunContext, create_run, new_run_id
-from ccci.errors import CcciError
+from ccci import active_runs, paths
+from ccci.ansible import PlaybookRunner, StageRun, swarm_hosts
+from ccci.context import RunContext, create_run, default_domain, new_run_id
+from ccci.errors import BadInput, CcciError
 from ccci.gates import gate
+from ccci.leases import lease_domain, lease_port, port_bound_locally
 from ccci.levels import TIERS
-from ccci.names import RECIPE_NAME
+from ccci.names import RECIPE_NAME, check_domain, check_recipe_name
 from ccci.progress import Progress
 from ccci.results import RunResult, TierResult, write_junit, write_results
 from ccci.rundir import RunDir
@@ -48,7 +49,7 @@ class RunRequest:
 
 
 class _Interrupt:
-    """Turns SIGINT/SIGTERM into a flag the running playbook is cancelled by."""
+    """Turns SIGINT/SIGTERM/SIGHUP into a flag the running playbook is cancelled by."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -63,7 +64,8 @@ class _Interrupt:
 
 @contextmanager
 def _signals_to(handler: _Interrupt) -> Iterator[None]:
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # a closed terminal too
+    previous = {s: signal.signal(s, handler) for s in handled}
     try:
         yield
     finally:
@@ -76,13 +78,29 @@ def _now() -> str:
 
 
 def check_request(request: RunRequest) -> None:
-    """Refuse tiers this ccci cannot run, before anything else happens."""
+    """Refuse a tier list that would test nothing or something twice, before anything."""
+    if not request.tiers:
+        raise BadInput(f"no tier selected; choose among {', '.join(AVAILABLE_TIERS)}")
     unknown = [t for t in request.tiers if t not in AVAILABLE_TIERS]
     if unknown:
-        raise CcciError(
+        raise BadInput(
             f"unknown or unavailable tier(s): {', '.join(unknown)}; "
             f"available: {', '.join(AVAILABLE_TIERS)}"
         )
+    twice = sorted({t for t in request.tiers if request.tiers.count(t) > 1})
+    if twice:
+        raise BadInput(f"tier(s) selected more than once: {', '.join(twice)}")
+
+
+def check_inventory(inventory: str | None) -> list[str]:
+    """The swarm hosts the run will use; BadInput when there are none."""
+    if inventory and not Path(inventory).exists():
+        raise BadInput(f"inventory {inventory} does not exist")
+    hosts = swarm_hosts(paths.project_root(), inventory)
+    if not hosts:
+        where = f"inventory {inventory}" if inventory else "the default inventory"
+        raise BadInput(f"{where} has no host in group swarm: nothing would be deployed")
+    return hosts
 
 
 class Orchestrator:
@@ -104,14 +122,9 @@ class Orchestrator:
         run_id = result.run_id = new_run_id()
         safe_name = request.recipe if RECIPE_NAME.match(request.recipe) else "invalid"
         run_dir = paths.runs_root() / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{safe_name}-{run_id}"
-        with _signals_to(self.interrupt):
+        with _signals_to(self.interrupt), ExitStack() as held:
             try:
-                check_request(request)
-                context = create_run(
-                    request.recipe, request.ref, repo=request.repo, domain=request.domain,
-                    run_id=run_id, run_dir=run_dir,
-                    upgrade="upgrade" in request.tiers, upgrade_from=request.upgrade_from,
-                )
+                context = self._plan(run_id, run_dir, held)
             except CcciError as exc:
                 return self._refused(result, exc, run_dir, started)
             self._announce(result, context)
@@ -123,7 +136,45 @@ class Orchestrator:
                 self._tiers(result, context, runner)
             finally:
                 self._keep_or_teardown(result, context, runner)
-        return self._finish(result, Path(context.run_dir), started)
+            return self._finish(result, Path(context.run_dir), started)
+
+    def _plan(self, run_id: str, run_dir: Path, held: ExitStack) -> RunContext:
+        """Check the request, lease the run's domain and port, plan it and register it.
+
+        Everything taken here is held in ``held`` until the run is over, so two runs
+        started together never share a domain or a port.
+        """
+        request = self.request
+        check_request(request)
+        check_recipe_name(request.recipe)
+        check_inventory(request.inventory)
+        domain = check_domain(request.domain or default_domain(request.recipe, run_id))
+        held.enter_context(lease_domain(domain, run_id))
+        local = request.inventory is None
+        port = held.enter_context(lease_port(
+            run_id, exclude=active_runs.reserved_ports(),
+            in_use=port_bound_locally if local else lambda _port: False,
+        ))
+        context = create_run(
+            request.recipe, request.ref, repo=request.repo, domain=domain,
+            run_id=run_id, run_dir=run_dir, published_port=int(port.value),
+            upgrade="upgrade" in request.tiers, upgrade_from=request.upgrade_from,
+        )
+        entry = active_runs.new_entry(
+            run_id, "local" if local else str(request.inventory), context.run_dir,
+            stack=context.stack, domain=domain, port=int(port.value),
+        )
+        held.enter_context(active_runs.register(entry))
+        held.callback(self._unregister, entry)
+        return context
+
+    def _unregister(self, entry: active_runs.RunEntry) -> None:
+        """A kept app stays registered (as kept); a torn-down run leaves the registry."""
+        if self.request.keep:
+            entry.kept = True
+            active_runs.save(entry)
+        else:
+            active_runs.forget(entry.run_id)
 
     def _refused(
         self, result: RunResult, exc: Exception, run_dir: Path, started: float
@@ -177,6 +228,9 @@ class Orchestrator:
             details["failures"] = stage.failures
         if stage.status == "canceled":
             return TierResult("failed", "interrupted", stage.duration, details)
+        if stage.ok and not RunDir(context.run_dir).tiers().passed(tier):
+            return TierResult("failed", f"the {tier} stage ended without recording that the "
+                              "tier passed: no evidence", stage.duration, details)
         status = "passed" if stage.ok else "failed"
         return TierResult(status, stage.reason(), stage.duration, details)
 
@@ -255,7 +309,7 @@ def upgrade_details(context: RunContext, record: RunDir) -> dict[str, Any]:
 
 def summary(result: RunResult) -> str:
     """A few lines for the end of the run."""
-    lines = [f"{result.recipe}: level L{result.level}"]
+    lines = [f"{result.recipe}: level {result.level_text}"]
     for name, tier in result.tiers.items():
         reason = f" ({tier.reason})" if tier.reason else ""
         lines.append(f"  {name:<10} {tier.status}{reason}")

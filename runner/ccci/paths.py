@@ -51,3 +51,12 @@ def host_root() -> str:
     A path on the host, not the controller; it is only joined, never opened here.
     """
     return os.environ.get("CCCI_HOST_ROOT") or "/var/lib/ccci"
+
+
+def state_root() -> Path:
+    """The controller's shared state: leases and the registry of active runs.
+
+    ``CCCI_STATE_DIR``, else /var/lib/ccci/state. Every ccci process on the machine
+    must see the same folder, whatever runs folder it writes to.
+    """
+    return Path(os.environ.get("CCCI_STATE_DIR") or "/var/lib/ccci/state")

@@ -47,9 +47,22 @@ class RunResult:
     def level(self) -> int:
         return level({name: (t.status, t.reason) for name, t in self.tiers.items()})
 
+    @property
+    def not_applicable(self) -> list[str]:
+        """Tiers climbed past because they do not apply (skipped with a reason)."""
+        return [name for name, t in self.tiers.items()
+                if t.status == "skipped" and t.reason.strip()]
+
+    @property
+    def level_text(self) -> str:
+        """The level as people read it: "L3, upgrade n/a"."""
+        return ", ".join([f"L{self.level}", *(f"{t} n/a" for t in self.not_applicable)])
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["level"] = self.level
+        data["level_text"] = self.level_text
+        data["not_applicable"] = self.not_applicable
         return data
 
 

@@ -7,11 +7,13 @@ real: the bundled example recipes are materialized as git repositories and plann
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from ccci.ansible import StageRun
+from ccci.context import load_run
 from ccci.examples import materialize_all
 from ccci.orchestrator import (
     EXIT_BAD_INPUT,
@@ -38,13 +40,17 @@ def recipes(tmp_path_factory) -> Path:
 def _dirs(recipes, tmp_path, monkeypatch):
     monkeypatch.setenv("CCCI_RECIPES_DIR", str(recipes))
     monkeypatch.setenv("CCCI_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CCCI_STATE_DIR", str(tmp_path / "state"))
 
 
 class ScriptedRunner:
     """Plays each stage as scripted: its status, and the records a real stage leaves."""
 
-    def __init__(self, outcomes: dict[str, str], on_stage=None) -> None:
+    def __init__(self, outcomes: dict[str, str], on_stage=None, *, no_host=(),
+                 no_record=()) -> None:
         self.outcomes = outcomes
+        self.no_host = no_host
+        self.no_record = no_record
         self.on_stage = on_stage
         self.stages: list[str] = []
         self.run_dir: Path | None = None
@@ -59,7 +65,7 @@ class ScriptedRunner:
         self.stages.append(stage)
         status = self.outcomes.get(stage, "successful")
         record = RunDir(self.run_dir)
-        if stage != "teardown":
+        if stage not in ("teardown", *self.no_host, *self.no_record):
             record.record_tier(stage, "started")
             if status == "successful":
                 record.record_tier(stage, "passed")
@@ -68,7 +74,9 @@ class ScriptedRunner:
         if self.on_stage:
             self.on_stage(stage)
         failures = [] if status == "successful" else [{"task": "t", "msg": f"{stage} broke"}]
-        return StageRun(stage, status, 0 if status == "successful" else 2, 0.1, failures)
+        hosts = [] if stage in self.no_host else ["localhost"]
+        return StageRun(stage, status, 0 if status == "successful" else 2, 0.1, failures,
+                        hosts=hosts)
 
 
 def _run(request: RunRequest, runner: ScriptedRunner) -> tuple[object, dict]:
@@ -88,6 +96,14 @@ def test_tiers_run_in_ladder_order_then_teardown():
     assert runner.stages == ["install", "backup", "restore", "teardown"]
     assert _statuses(results) == {"install": "passed", "backup": "passed", "restore": "passed"}
     assert result.exit_code == EXIT_OK and results["level"] == 1  # upgrade not asked for
+
+
+def test_not_applicable_tiers_are_shown_next_to_the_level():
+    first = RunRequest("example-site", ref="1.0.0+1.22", tiers=("install", "upgrade"))
+    _, results = _run(first, ScriptedRunner({}))
+    assert results["tiers"]["upgrade"]["status"] == "skipped"
+    assert results["not_applicable"] == ["upgrade"]
+    assert results["level_text"] == "L2, upgrade n/a"
 
 
 def test_a_failed_install_blocks_the_rest_and_still_tears_down():
@@ -153,3 +169,57 @@ def test_bad_input_is_refused_before_any_stage(request_, message):
     assert result.exit_code == EXIT_BAD_INPUT
     assert message in results["error"]
     assert {t["status"] for t in results["tiers"].values()} == {"not_run"}
+
+
+def test_a_stage_that_matched_no_host_passes_nothing():
+    runner = ScriptedRunner({}, no_host=("install",))
+    result, results = _run(RunRequest("example-site", tiers=("install",)), runner)
+    assert results["tiers"]["install"]["status"] == "failed"
+    assert "matched no host" in results["tiers"]["install"]["reason"]
+    assert result.exit_code == EXIT_FAILED and results["level"] == 0
+
+
+def test_a_tier_passes_only_with_its_recorded_evidence():
+    runner = ScriptedRunner({}, no_record=("upgrade",))
+    _, results = _run(RunRequest("example-notes", tiers=("install", "upgrade")), runner)
+    assert results["tiers"]["install"]["status"] == "passed"
+    assert results["tiers"]["upgrade"]["status"] == "failed"
+    assert "no evidence" in results["tiers"]["upgrade"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("tiers", "message"),
+    [((), "no tier selected"), (("install", "install"), "more than once: install")],
+)
+def test_empty_or_repeated_tiers_are_refused(tiers, message):
+    runner = ScriptedRunner({})
+    result, results = _run(RunRequest("example-site", tiers=tiers), runner)
+    assert runner.stages == [] and result.exit_code == EXIT_BAD_INPUT
+    assert message in results["error"]
+
+
+def test_an_inventory_without_swarm_hosts_is_refused(tmp_path):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  hosts:\n    other:\n      ansible_connection: local\n")
+    for path, message in ((inventory, "has no host in group swarm"),
+                          (tmp_path / "missing.yml", "does not exist")):
+        runner = ScriptedRunner({})
+        result, results = _run(RunRequest("example-site", inventory=str(path)), runner)
+        assert runner.stages == [] and result.exit_code == EXIT_BAD_INPUT
+        assert message in results["error"]
+
+
+def test_an_upgrade_declared_not_applicable_deploys_the_version_under_test(tmp_path,
+                                                                            monkeypatch):
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "recipes" / "example-site", config / "example-site")
+    meta = config / "example-site" / "meta.yml"
+    meta.write_text(meta.read_text() + "EXPECTED_NA: {upgrade: no upgrade path supported}\n")
+    monkeypatch.setenv("CCCI_CONFIG_DIR", str(config))
+    _, results = _run(RunRequest("example-site", tiers=("install", "upgrade")),
+                      ScriptedRunner({}))
+    context = load_run(Path(results["run_dir"]))
+    assert context.upgrade_path == [] and context.first_plan == "target"
+    assert results["tiers"]["upgrade"] == {**results["tiers"]["upgrade"], "status": "skipped",
+                                           "reason": "declared not applicable: "
+                                                     "no upgrade path supported"}

@@ -13,9 +13,11 @@ module: run_resources
 short_description: List or remove the Docker objects of one ccci run
 description:
   - Finds services, containers, volumes, secrets, configs and networks that carry the
-    run label C(ccci.run=<run_id>) or, when O(stack) is given, the stack namespace
-    label C(com.docker.stack.namespace=<stack>). Objects of other runs and unlabelled
-    objects are never touched.
+    run label C(ccci.run=<run_id>) or, when O(stack) is given and the run owns that
+    stack, the stack namespace label C(com.docker.stack.namespace=<stack>) (the
+    stack's default network cannot be labelled). The run owns the stack when some of
+    its labelled objects carry the run's label and none carries another run's. Objects
+    of other runs, and a stack the run does not own, are never touched.
   - With O(state=absent) removes them in dependency order (services, then containers
     once swarm has stopped them, then volumes, secrets, configs, networks) and reports
     whatever is still left as RV(remaining).
@@ -27,7 +29,8 @@ options:
     type: str
     required: true
   stack:
-    description: The run's stack namespace, to also match objects docker stack created.
+    description: The run's stack namespace, to also match the objects docker stack
+      created for it, when the run owns the stack.
     type: str
   state:
     description: C(present) only lists; C(absent) removes.
@@ -76,6 +79,15 @@ remaining:
   description: Objects still present after removal, by kind (empty lists when clean).
   returned: always
   type: dict
+namespace:
+  description: Objects carrying the O(stack) namespace label, whoever owns them, by kind;
+    a fresh deploy refuses to start when this is not empty.
+  returned: when O(stack) is given
+  type: dict
+stack_owned:
+  description: Whether the run owns the O(stack) namespace (so its objects were included).
+  returned: when O(stack) is given
+  type: bool
 """
 
 import time
@@ -210,6 +222,20 @@ def remaining_after(client: Any, selectors: list[str]) -> dict[str, list[str]]:
     return remaining
 
 
+def _run_label(obj: Any) -> str | None:
+    """The ``ccci.run`` label of any kind of object (services keep labels in the spec)."""
+    attrs = obj.attrs or {}
+    object_labels = (attrs.get("Spec") or {}).get("Labels") or attrs.get("Labels") or {}
+    return object_labels.get(labels.RUN)
+
+
+def namespace_of(client: Any, run_id: str, stack: str) -> tuple[dict[str, list[str]], bool]:
+    """Objects in the stack's namespace, and whether this run owns the stack."""
+    found = collect(client, [labels.selector(labels.STACK_NAMESPACE, stack)])
+    owners = {_run_label(obj) for objs in found.values() for obj in objs} - {None}
+    return names(found), owners == {run_id}
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     require_docker(module)
@@ -217,19 +243,24 @@ def main() -> None:
     if not params["run_id"].strip():
         module.fail_json(msg="run_id must not be empty")
     selectors = [labels.selector(labels.RUN, params["run_id"])]
-    if params["stack"]:
-        selectors.append(labels.selector(labels.STACK_NAMESPACE, params["stack"]))
+    extra: dict[str, Any] = {}
     try:
         client = connect(params["docker_host"])
+        if params["stack"]:
+            namespace, owned = namespace_of(client, params["run_id"], params["stack"])
+            extra = {"namespace": namespace, "stack_owned": owned}
+            if owned:
+                selectors.append(labels.selector(labels.STACK_NAMESPACE, params["stack"]))
         found = names(collect(client, selectors))
         if params["state"] == "present" or module.check_mode:
-            module.exit_json(changed=False, found=found, remaining=found)
+            module.exit_json(changed=False, found=found, remaining=found, **extra)
         removed, errors = remove_all(client, selectors, params["timeout"])
         remaining = remaining_after(client, selectors)
     except DockerException as exc:
         module.fail_json(msg=f"Docker API error: {exc}")
     changed = any(removed.values())
-    result = {"changed": changed, "found": found, "removed": removed, "remaining": remaining}
+    result = {"changed": changed, "found": found, "removed": removed, "remaining": remaining,
+              **extra}
     left = {kind: objs for kind, objs in remaining.items() if objs}
     if left and params["fail_on_residue"]:
         module.fail_json(msg=f"residue after teardown: {left}; errors: {errors}", **result)

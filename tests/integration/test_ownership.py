@@ -1,0 +1,81 @@
+"""A CI host shared by many runs: no run touches another's app, and ports never collide."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from ccci.context import load_run
+from tests.integration.helpers import run_objects
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _teardown(run_dir: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(
+        ["ansible-playbook", "playbooks/teardown.yml", "-e", f"run_dir={run_dir}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_a_second_run_with_the_same_domain_leaves_the_first_app_and_its_data(ccci,
+                                                                              docker_client):
+    first = ccci("run", "example-site", "--tiers", "install", "--keep")
+    assert first.rc == 0, first.output
+    context = load_run(Path(first.results["run_dir"]))
+    try:
+        [service] = docker_client.services.list(filters={"label": f"ccci.run={first.run_id}"})
+        version_before = service.attrs["Version"]["Index"]
+        witness = secrets.token_hex(16)
+        [container] = docker_client.containers.list(
+            filters={"label": f"com.docker.swarm.service.id={service.id}"})
+        wrote = container.exec_run(["sh", "-c", f"echo {witness} > /var/www/html/witness.txt"])
+        assert wrote.exit_code == 0, wrote.output
+
+        second = ccci("run", "example-site", "--tiers", "install", "--domain", context.domain)
+        install = second.results["tiers"]["install"]
+        assert install["status"] == "failed" and "already exists" in install["reason"], install
+        assert second.results["teardown"]["status"] == "passed"
+        assert second.rc == 1
+
+        service.reload()
+        assert service.attrs["Version"]["Index"] == version_before  # not redeployed
+        port = context.host["published_port"]
+        page = requests.get(f"http://127.0.0.1:{port}/witness.txt",
+                            headers={"Host": context.domain}, timeout=10)
+        assert page.status_code == 200 and page.text.strip() == witness
+        assert run_objects(docker_client, second.run_id) == {}
+    finally:
+        teardown = _teardown(first.results["run_dir"])
+    assert teardown.returncode == 0, teardown.stdout[-3000:]
+    assert run_objects(docker_client, context.run_id, context.stack) == {}
+
+
+def test_five_runs_started_together_get_five_ports_and_all_pass(recipes_dir, tmp_path,
+                                                                 docker_client):
+    env = {**os.environ, "CI": "true", "CCCI_RECIPES_DIR": str(recipes_dir),
+           "CCCI_RUNS_DIR": str(tmp_path / "runs")}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "ccci.cli", "run", "example-site",
+                          "--tiers", "install"], cwd=ROOT, env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(5)
+    ]
+    outputs = [proc.communicate(timeout=900)[0] for proc in procs]
+    results = [
+        json.loads(Path(line.removeprefix("results: ")).read_text())
+        for output in outputs for line in output.splitlines() if line.startswith("results: ")
+    ]
+    assert len(results) == 5, outputs
+    ports = {r["tiers"]["install"]["details"]["published_port"] for r in results}
+    assert len(ports) == 5, ports
+    for proc, output, result in zip(procs, outputs, results, strict=True):
+        assert proc.returncode == 0, output[-3000:]
+        assert result["tiers"]["install"]["status"] == "passed"
+        assert run_objects(docker_client, result["run_id"], result["stack"]) == {}
