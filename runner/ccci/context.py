@@ -34,6 +34,8 @@ from ccci.versions import sort_versions
 from ccci.worktree import overlay_worktree
 
 TARGET = "target"
+NOT_PLANNED = ("the run was planned without the upgrade tier: its one fresh deploy is the "
+               "version under test, so there is nothing to upgrade from")
 
 
 @dataclass
@@ -288,7 +290,7 @@ def create_run(
         overlay=overlay, plans=plans,
         host=asdict(plan_host_values(run_id, config, plans, published_port or _any_port(run_id))),
         upgrade_path=list(path.versions) if path else [],
-        upgrade_skip=path.skip_reason if path else "",
+        upgrade_skip=path.skip_reason if path else NOT_PLANNED,
         upgrade_extra_env=env_overrides(config, "UPGRADE_EXTRA_ENV", domain),
         worktree_changes=changes, expected_na=dict(config.get("EXPECTED_NA")),
         versions=[v.tag for v in sort_versions(all_tags)],

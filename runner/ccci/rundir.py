@@ -148,6 +148,12 @@ class Tiers:
         return {e.tier: e.status for e in self.events}
 
 
+def check_tier_status(status: str) -> None:
+    """Refuse a tier event other than started or passed (a failure is a missing pass)."""
+    if status not in ("started", "passed"):
+        raise ValueError(f"a tier event is 'started' or 'passed', not {status!r}")
+
+
 def _from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Build a record dataclass, ignoring keys a newer minor change may have added."""
     names = {f.name for f in fields(cls)}
@@ -266,8 +272,7 @@ class RunDir:
         return Tiers(events=[_from_dict(TierEvent, e) for e in data.get("events", [])])
 
     def record_tier(self, tier: str, status: str) -> None:
-        if status not in ("started", "passed"):
-            raise ValueError(f"a tier event is 'started' or 'passed', not {status!r}")
+        check_tier_status(status)
         record = self.tiers()
         record.events.append(TierEvent(tier, status, now()))
         self._write(TIERS, asdict(record))

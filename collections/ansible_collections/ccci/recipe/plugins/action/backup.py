@@ -92,10 +92,11 @@ class ActionModule(ActionBase):
         module_args = {k: args[k] for k in MODULE_ARGS if args.get(k) is not None}
         attempts = []
         started = time.monotonic()
-        for number in range(1, int(args.get("attempts", 3)) + 1):
+        allowed = int(args.get("attempts", 3))
+        for number in range(1, allowed + 1):
             attempts.append(self._attempt(number, run_dir, module_args, task_vars))
-            if attempts[-1]["ok"]:
-                break
+            if attempts[-1]["ok"] or number == allowed:
+                break  # no wait for convergence when there is no retry to make
             attempts[-1]["settled"] = self._settle(args, task_vars)
         final = attempts[-1]
         backup = {

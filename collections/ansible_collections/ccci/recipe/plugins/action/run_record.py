@@ -11,7 +11,7 @@ from ansible_collections.ccci.recipe.plugins.module_utils.controller import CCCI
 
 try:
     from ccci.errors import CcciError
-    from ccci.rundir import DeployEntry, RunDir
+    from ccci.rundir import DeployEntry, RunDir, check_tier_status
 except ImportError:  # pragma: no cover - reported at run time
     RunDir = None
 
@@ -29,6 +29,8 @@ class ActionModule(ActionBase):
         args = self._task.args
         record = RunDir(Path(args["run_dir"]))
         try:
+            if args.get("tier"):
+                check_tier_status(str(args.get("status", "started")))  # before any write
             if args.get("deploy"):
                 entry = DeployEntry(**args["deploy"])
                 record.record_deploy(entry, published_port=int(args["published_port"]),
