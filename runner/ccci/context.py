@@ -273,9 +273,7 @@ def create_run(
     changes = overlay_worktree(source, checkout) if ref is None else []
     target = make_plan(TARGET, checkout, commit, domain, config)
     all_tags = git.tags(checkout)
-    # An upgrade declared not applicable plans no base: the one fresh deploy must then
-    # be the version under test, not a published version nobody upgrades.
-    upgrade = upgrade and "upgrade" not in config.get("EXPECTED_NA")
+    upgrade = upgrade and "upgrade" not in config.get("EXPECTED_NA")  # n/a: no base to deploy
     path = upgrade_path(all_tags, target.version,
                         pinned_base=config.get("UPGRADE_BASE_VERSION"),
                         hops_back=upgrade_from) if upgrade else None

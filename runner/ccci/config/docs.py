@@ -39,7 +39,7 @@ def _becomes(key: Key) -> str:
         return "nothing yet (reserved)"
     if key.kind == "hook":
         return f"hook `{key.name}({', '.join(key.params)})`"
-    return f"role variable `{key.role_var}`" if key.role_var else "read when the run is planned"
+    return f"role variable `{key.role_var}`" if key.role_var else "read by ccci itself"
 
 
 def _meaning(key: Key) -> str:

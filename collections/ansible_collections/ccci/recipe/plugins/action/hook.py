@@ -29,7 +29,11 @@ def _jsonable(value):
 
 
 class ActionModule(ActionBase):
-    """Run hook ``name`` of the run's recipe; skipped when the recipe has none."""
+    """Run hook ``name`` of the run's recipe; skipped when the recipe has none.
+
+    Each call runs in a child process killed at HOOK_TIMEOUT (or HOOK_TIMEOUTS.<name>,
+    or the end of ``retry_for``), so a blocking hook fails the task instead of hanging it.
+    """
 
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("name", "op", "run_dir", "retry_for", "interval"))
@@ -51,7 +55,8 @@ class ActionModule(ActionBase):
             return {**result, "failed": True, "msg": str(exc)}
         if not outcome.called:
             return {**result, "skipped": True, "msg": f"the recipe defines no {name} hook"}
-        result.update(hook=name, attempts=outcome.attempts, returned=_jsonable(outcome.returned))
+        result.update(hook=name, attempts=outcome.attempts, returned=_jsonable(outcome.returned),
+                      timed_out=outcome.timed_out)
         if not outcome.ok:
             result.update(failed=True, msg=f"hook {name} failed: {outcome.error}")
         return result

@@ -12,11 +12,13 @@ short_description: Back up a stack by its backupbot labels, verified, with retri
 description:
   - Each attempt runs M(ccci.recipe.backupbot_backup) on the host (pre-hooks, one restic
     snapshot, post-hooks, every declared path present and non-empty), then the recipe's
-    C(BACKUP_VERIFY) hook on the controller with read access to the snapshot.
+    C(BACKUP_VERIFY) hook on the controller with read access to the snapshot. The
+    hook runs in a child process killed after the recipe's C(HOOK_TIMEOUT) seconds
+    (C(HOOK_TIMEOUTS.BACKUP_VERIFY)); a timed-out verification fails the attempt.
   - A failed attempt reruns the whole backup, pre-hooks included, up to O(attempts)
     times. Every attempt and its reason is recorded in C(backups.json) of the run.
 version_added: 0.1.0
-author: ccci developers
+author: ccci developers (!UNKNOWN)
 options:
   run_dir:
     description: The run directory.
@@ -42,7 +44,8 @@ options:
     description: Where Docker keeps volumes on the host.
     type: path
   hook_timeout:
-    description: Seconds a backupbot hook may run.
+    description: Seconds a backupbot label hook (C(backupbot.backup.pre-hook) ...) may
+      run in its container on the host; not the recipe's C(HOOK_TIMEOUT).
     type: int
   attempts:
     description: How many times to try before failing.

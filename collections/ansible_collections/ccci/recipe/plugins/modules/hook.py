@@ -14,8 +14,12 @@ description:
     context (domain, base URL, meta, deps, operation, a way into the app's containers)
     and calls the hook. Skipped when the recipe does not define it.
   - With O(retry_for) the hook is a probe, called until it returns a true value.
+  - Each call runs in a child process of its own, killed with every process it started
+    after the recipe's C(HOOK_TIMEOUT) seconds (C(HOOK_TIMEOUTS) per hook; default 300),
+    and for a probe at the end of O(retry_for) at the latest. A timed-out call fails
+    with C(timed out after N s); a probe's timed-out call counts as "not yet".
 version_added: 0.1.0
-author: ccci developers
+author: ccci developers (!UNKNOWN)
 options:
   name:
     description: Hook name, for example C(READY_PROBE) or C(pre_install).
@@ -63,4 +67,8 @@ returned:
   description: What the hook returned (its repr when not JSON-serialisable).
   returned: when called
   type: raw
+timed_out:
+  description: Whether the last call was killed at its time limit.
+  returned: when called
+  type: bool
 """

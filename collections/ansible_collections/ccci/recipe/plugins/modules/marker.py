@@ -14,8 +14,11 @@ description:
     C(pre_<seeded_by>) hook returned (a text an HTTP path must serve, or a command
     inside a service's container must print) and records the check in the run.
   - Fails with C(marker lost) when it is not found; skipped when no marker was seeded.
+  - Each probe runs in a child process killed after the recipe's C(HOOK_TIMEOUT)
+    seconds, and at the end of O(retry_for) at the latest; a timed-out probe counts as
+    not found and its C(seen) says C(timed out after N s).
 version_added: 0.1.0
-author: ccci developers
+author: ccci developers (!UNKNOWN)
 options:
   run_dir:
     description: The run directory.
