@@ -50,7 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
         "examples", help="materialize the bundled example recipes as git repositories"
     )
     examples.add_argument("--dest", type=Path, default=None)
+    _run_admin_parsers(sub)
     return parser
+
+
+def _run_admin_parsers(sub: argparse._SubParsersAction) -> None:
+    """Subcommands about runs already started: the janitor, ls, teardown."""
+    janitor = sub.add_parser(
+        "janitor", help="tear down registered runs whose process died (playbooks/janitor.yml)"
+    )
+    janitor.add_argument("--inventory", help="Ansible inventory of the swarm host "
+                         "(default: the local one); only runs deployed through it are reaped")
+    janitor.add_argument("--expired", action="store_true",
+                         help="also reap kept runs (--keep) past their deadline")
+    sub.add_parser("ls", help="list registered runs, and local Docker objects labelled for "
+                              "runs the registry does not know")
+    teardown = sub.add_parser(
+        "teardown", help="tear a run down (e.g. one kept with --keep) and unregister it"
+    )
+    teardown.add_argument("run", help="the run directory or the run id")
+    teardown.add_argument("--inventory", help="Ansible inventory of the swarm host "
+                          "(default: the one the run registered)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -101,9 +121,41 @@ def _examples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _janitor(args: argparse.Namespace) -> int:
+    from ccci.janitor import janitor_pass
+
+    if args.inventory and not Path(args.inventory).exists():
+        print(f"error: inventory {args.inventory} does not exist", file=sys.stderr)
+        return 2
+    report = janitor_pass(args.inventory, expired=args.expired)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def _ls(_args: argparse.Namespace) -> int:
+    from ccci.janitor import ls
+
+    print(ls())
+    return 0
+
+
+def _teardown(args: argparse.Namespace) -> int:
+    from ccci.errors import CcciError
+    from ccci.janitor import teardown_run
+
+    try:
+        stage = teardown_run(args.run, inventory=args.inventory)
+    except CcciError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"teardown {stage.status}" + (f": {stage.reason()}" if not stage.ok else ""))
+    return 0 if stage.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run, "check": _check, "config-doc": _config_doc, "examples": _examples}
+    handlers = {"run": _run, "check": _check, "config-doc": _config_doc, "examples": _examples,
+                "janitor": _janitor, "ls": _ls, "teardown": _teardown}
     return handlers[args.command](args)
 
 

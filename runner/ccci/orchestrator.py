@@ -22,6 +22,7 @@ from ccci.ansible import PlaybookRunner, StageRun, swarm_hosts
 from ccci.context import RunContext, create_run, default_domain, new_run_id
 from ccci.errors import BadInput, CcciError
 from ccci.gates import gate
+from ccci.janitor import janitor_pass, registry_host
 from ccci.leases import lease_domain, lease_port, port_bound_locally
 from ccci.levels import TIERS
 from ccci.names import RECIPE_NAME, check_domain, check_recipe_name
@@ -148,6 +149,7 @@ class Orchestrator:
         check_request(request)
         check_recipe_name(request.recipe)
         check_inventory(request.inventory)
+        self._janitor_pass()
         domain = check_domain(request.domain or default_domain(request.recipe, run_id))
         held.enter_context(lease_domain(domain, run_id))
         local = request.inventory is None
@@ -161,12 +163,18 @@ class Orchestrator:
             upgrade="upgrade" in request.tiers, upgrade_from=request.upgrade_from,
         )
         entry = active_runs.new_entry(
-            run_id, "local" if local else str(request.inventory), context.run_dir,
+            run_id, registry_host(request.inventory), context.run_dir,
             stack=context.stack, domain=domain, port=int(port.value),
         )
         held.enter_context(active_runs.register(entry))
         held.callback(self._unregister, entry)
         return context
+
+    def _janitor_pass(self) -> None:
+        """Reap runs that died on this host before leasing: their ports come free."""
+        report = janitor_pass(self.request.inventory, progress=self.progress)
+        for line in [] if report.quiet else report.lines():
+            self.progress.info(line)
 
     def _unregister(self, entry: active_runs.RunEntry) -> None:
         """A kept app stays registered (as kept); a torn-down run leaves the registry."""
@@ -239,8 +247,7 @@ class Orchestrator:
     ) -> None:
         if self.request.keep:
             self.progress.info(
-                "keeping the app; tear it down with: ansible-playbook "
-                f"playbooks/teardown.yml -e run_dir={context.run_dir}"
+                f"keeping the app; tear it down with: ccci teardown {context.run_dir}"
             )
             return
         # Never cancelled: a second Ctrl-C must not leave the app behind.

@@ -42,6 +42,8 @@ class RunResult:
     teardown: TierResult | None = None
     error: str = ""
     exit_code: int = 0
+    # Set when the janitor tore the run down after its process died: at, by, reason.
+    reaped: dict[str, str] | None = None
 
     @property
     def level(self) -> int:

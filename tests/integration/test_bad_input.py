@@ -10,7 +10,8 @@ from tests.integration.helpers import make_recipe_variant, run_objects
 def _refused(call, docker_client, message: str) -> None:
     assert call.rc == 2, call.output
     assert message in call.results["error"], call.results["error"]
-    assert call.results["tiers"]["install"]["status"] == "not_run"
+    assert {t["status"] for t in call.results["tiers"].values()} <= {"not_run"}
+    assert call.results["level"] == 0
     assert message in call.output
     assert run_objects(docker_client, call.run_id) == {}
 
@@ -25,10 +26,22 @@ def _refused(call, docker_client, message: str) -> None:
         (("run", "example-site", "--domain", "a.b;id"), "invalid domain 'a.b;id'"),
         (("run", "example-site", "--domain", "../../x"), "invalid domain"),
         (("run", "example-site", "--stages", "install,bogus"), "unknown or unavailable tier"),
+        (("run", "example-site", "--tiers", ","), "no tier selected"),
+        (("run", "example-site", "--tiers", "install,install"), "more than once: install"),
+        (("run", "example-site", "--inventory", "/nonexistent/inventory.yml"),
+         "inventory /nonexistent/inventory.yml does not exist"),
     ],
 )
 def test_refused_arguments(ccci, docker_client, args, message):
     _refused(ccci(*args), docker_client, message)
+
+
+def test_an_inventory_without_swarm_hosts_is_refused(ccci, docker_client, tmp_path):
+    """Ansible skips plays that match no host and reports success: ccci must not."""
+    inventory = tmp_path / "no-swarm.yml"
+    inventory.write_text("all:\n  hosts:\n    other:\n      ansible_connection: local\n")
+    _refused(ccci("run", "example-site", "--inventory", str(inventory)), docker_client,
+             "has no host in group swarm: nothing would be deployed")
 
 
 def _break_yaml(repo):

@@ -25,7 +25,7 @@ import requests
 from tests.integration.helpers import make_recipe_variant, run_objects
 
 ROOT = Path(__file__).resolve().parents[2]
-TEARDOWN_COMMAND = re.compile(r"ansible-playbook playbooks/teardown\.yml -e run_dir=\S+")
+TEARDOWN_COMMAND = re.compile(r"ccci teardown \S+")
 
 
 def _playbook_env() -> dict[str, str]:
@@ -227,7 +227,8 @@ def _get(url: str, domain: str) -> requests.Response:
     return requests.get(url, headers={"Host": domain}, timeout=10)
 
 
-def test_keep_leaves_the_app_running_and_prints_a_working_teardown(ccci, docker_client):
+def test_keep_leaves_the_app_running_and_prints_a_working_teardown(ccci, docker_client,
+                                                                     tmp_path):
     call = ccci("run", "example-site", "--tiers", "install", "--keep")
     results = call.results
     stack, domain = results["stack"], results["domain"]
@@ -238,7 +239,7 @@ def test_keep_leaves_the_app_running_and_prints_a_working_teardown(ccci, docker_
         commands = TEARDOWN_COMMAND.findall(call.output)
         assert commands, call.output
         command = commands[-1]
-        assert shlex.split(command)[-1] == f"run_dir={results['run_dir']}"
+        assert shlex.split(command)[-1] == results["run_dir"]
         services = docker_client.services.list(
             filters={"label": f"com.docker.stack.namespace={stack}"})
         assert [s.name for s in services] == [f"{stack}_app"]
@@ -247,8 +248,9 @@ def test_keep_leaves_the_app_running_and_prints_a_working_teardown(ccci, docker_
         assert page.status_code == 200 and "<h1>example-site" in page.text, page.text
         assert run_objects(docker_client, call.run_id, stack)["volumes"] == [f"{stack}_content"]
 
+        # From any directory, not only the checkout: the command finds its playbooks.
         torn_down = subprocess.run(
-            shlex.split(command), cwd=ROOT, env=_playbook_env(), capture_output=True,
+            shlex.split(command), cwd=tmp_path, env=_playbook_env(), capture_output=True,
             text=True, timeout=600, check=False)
         assert torn_down.returncode == 0, torn_down.stdout[-3000:]
         assert run_objects(docker_client, call.run_id, stack) == {}

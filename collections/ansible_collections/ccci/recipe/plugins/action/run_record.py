@@ -4,23 +4,52 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.ccci.recipe.plugins.module_utils.controller import CCCI_MISSING
 
 try:
+    from ccci import active_runs
     from ccci.errors import CcciError
-    from ccci.rundir import DeployEntry, RunDir, check_tier_status
+    from ccci.janitor import mark_reaped
+    from ccci.rundir import DeployEntry, RunDir
 except ImportError:  # pragma: no cover - reported at run time
     RunDir = None
 
+PLAIN_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _run_id(args: dict, record) -> str:
+    """The run's id: given, else from its context; refused unless plain (paths use it)."""
+    run_id = str(args.get("run_id") or record.context_data()["run_id"])
+    if not PLAIN_ID.match(run_id):
+        raise ValueError(f"not a plain run id: {run_id!r}")
+    return run_id
+
+
+def _end_of_run(args: dict, record) -> dict:
+    """Mark the run reaped and/or remove it from the registry of active runs."""
+    done: dict = {}
+    if not (args.get("reaped") or boolean(args.get("unregister", False))):
+        return done
+    run_id = done["run_id"] = _run_id(args, record)
+    if args.get("reaped"):
+        done["reaped"] = mark_reaped(record.path, run_id, str(args["reaped"]))
+    if boolean(args.get("unregister", False)):
+        active_runs.forget(run_id)
+        done["unregistered"] = run_id
+    return done
+
 
 class ActionModule(ActionBase):
-    """Record a deploy or a tier event (or nothing) and return the run's state."""
+    """Record a deploy, a tier event or the run's end (or nothing); return the run's state."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("run_dir", "deploy", "published_port", "stack", "tier", "status"))
+    _VALID_ARGS = frozenset(("run_dir", "deploy", "published_port", "stack", "tier", "status",
+                             "run_id", "reaped", "unregister"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -29,16 +58,16 @@ class ActionModule(ActionBase):
         args = self._task.args
         record = RunDir(Path(args["run_dir"]))
         try:
-            if args.get("tier"):
-                check_tier_status(str(args.get("status", "started")))  # before any write
             if args.get("deploy"):
                 entry = DeployEntry(**args["deploy"])
                 record.record_deploy(entry, published_port=int(args["published_port"]),
                                      stack=str(args["stack"]))
             if args.get("tier"):
                 record.record_tier(str(args["tier"]), str(args.get("status", "started")))
+            ended = _end_of_run(args, record)
             state = record.state()
         except (CcciError, TypeError, ValueError, KeyError) as exc:
             return {**result, "failed": True, "msg": f"cannot record in {record.path}: {exc}"}
-        result.update(changed=bool(args.get("deploy") or args.get("tier")), state=state)
+        result.update(changed=bool(args.get("deploy") or args.get("tier") or ended),
+                      state=state, **ended)
         return result

@@ -16,6 +16,9 @@ description:
   - With O(deploy), appends one deploy and the published port to C(deploy.json). With
     O(tier), records that the tier's stage started or passed in C(tiers.json); the tier
     gates judge from it. With neither, only reads.
+  - At the end of a run, O(reaped) records in its C(results.json) that the janitor tore
+    it down and why, and O(unregister) removes it from the registry of active runs
+    (C($CCCI_STATE_DIR/runs)), so the janitor and C(ccci ls) no longer see it.
 version_added: 0.1.0
 author: ccci developers (!UNKNOWN)
 options:
@@ -41,6 +44,19 @@ options:
     type: str
     choices: [started, passed]
     default: started
+  run_id:
+    description: The run's id, for O(reaped) and O(unregister); by default the one of the
+      run's saved context (a run that died before saving it needs it given).
+    type: str
+  reaped:
+    description: Why the janitor reaped the run (e.g. C(process 1234 is gone)); written to
+      C(results.json) as C(reaped) with the time, keeping what the run already recorded
+      there (a run without results gets them from its records, with exit code 1).
+    type: str
+  unregister:
+    description: Remove the run from the registry of active runs (its teardown is done).
+    type: bool
+    default: false
 requirements:
   - the ccci Python package on the controller
 """
@@ -56,6 +72,11 @@ EXAMPLES = r"""
     run_dir: "{{ context_run.run_dir }}"
     tier: install
     status: passed
+
+- name: Remove the torn-down run from the registry of active runs
+  ccci.recipe.run_record:
+    run_dir: "{{ context_run.run_dir }}"
+    unregister: true
 """
 
 RETURN = r"""
@@ -64,4 +85,17 @@ state:
     C(version_deployed) and C(last_good_snapshot) of the run.
   returned: success
   type: dict
+run_id:
+  description: The run O(reaped) or O(unregister) acted on.
+  returned: with O(reaped) or O(unregister)
+  type: str
+reaped:
+  description: C(at), C(by) and C(reason) as written to C(results.json); null when the run
+    directory is gone.
+  returned: with O(reaped)
+  type: dict
+unregistered:
+  description: The run id removed from the registry.
+  returned: with O(unregister)
+  type: str
 """
