@@ -55,3 +55,27 @@ def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> str:
         if text in line:
             return "".join(seen)
     raise AssertionError(f"no {text!r} within {timeout}s:\n{''.join(seen)}")
+
+
+def processes_mentioning(text: str, settle: float = 10.0) -> list[str]:
+    """Command lines of live processes that contain ``text`` (e.g. a run's directory).
+
+    Given ``settle`` seconds to go, since a cancelled worker exits a moment after its
+    parent; zombies (exited, not yet reaped by PID 1) do not count.
+    """
+    deadline = time.monotonic() + settle
+    while True:
+        found = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, IndexError):
+                continue
+            if text in cmdline and state != "Z":
+                found.append(f"{proc.name}: {cmdline}")
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)

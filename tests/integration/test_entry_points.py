@@ -16,7 +16,7 @@ import pytest
 
 from ccci.context import load_run
 from ccci.rundir import RunDir
-from tests.integration.helpers import run_objects, wait_for_line
+from tests.integration.helpers import processes_mentioning, run_objects, wait_for_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,7 +99,9 @@ def test_manual_playbooks_call_the_same_hooks(recipes_dir, recording_config, tmp
     assert orchestrated[-1] == "READY_PROBE op=install"
 
 
-def test_sigterm_mid_deploy_still_tears_down(recipes_dir, tmp_path, docker_client):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+def test_a_signal_mid_deploy_still_tears_down(recipes_dir, tmp_path, docker_client, signum):
+    """SIGTERM (a CI cancel) and SIGHUP (a closed terminal) both end in teardown."""
     runs = tmp_path / "runs"
     env = _env(recipes_dir, ROOT / "recipes", tmp_path / "unused.log", runs)
     proc = subprocess.Popen(
@@ -108,7 +110,7 @@ def test_sigterm_mid_deploy_still_tears_down(recipes_dir, tmp_path, docker_clien
     )
     seen = wait_for_line(proc, "Deploy the stack", timeout=300)
     time.sleep(1)  # inside the deploy: the stack is being created
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     output, _ = proc.communicate(timeout=300)
     output = seen + output
     assert proc.returncode == 130, output
@@ -118,3 +120,4 @@ def test_sigterm_mid_deploy_still_tears_down(recipes_dir, tmp_path, docker_clien
     assert results["tiers"]["install"]["reason"] == "interrupted"
     assert results["teardown"]["status"] == "passed", results["teardown"]
     assert run_objects(docker_client, results["run_id"], results["stack"]) == {}
+    assert processes_mentioning(results["run_dir"]) == []  # no worker left behind
