@@ -39,6 +39,19 @@ def test_whole_ladder_with_backup_and_restore(ccci, docker_client, recipe):
     assert backup["total_bytes"] > 0
     [attempt] = backup["attempts"]
     assert attempt["ok"] and attempt["paths"]
+    # Every path was compared with its source: nothing differs, the dumps were hashed.
+    assert all(p["compare"]["mismatches"] == [] for p in attempt["paths"]), attempt["paths"]
+    assert sum(p["compare"]["hashed"] for p in attempt["paths"]) >= 1
+    if recipe == "example-site":
+        # Its uploads volume is empty on a fresh install: a warning, and still L3.
+        [uploads] = [p for p in attempt["paths"] if p["volume"] == "uploads"]
+        assert (uploads["kind"], uploads["entries"]) == ("dir", 0)
+        expected = (f"{uploads['path']} (service {results['stack']}_app, volume uploads): "
+                    "empty at backup: restoring it proves nothing")
+        assert attempt["warnings"] == [expected]
+        assert backup["warnings"] == [expected]
+    else:
+        assert backup["warnings"] == []
     restore = results["tiers"]["restore"]["details"]
     assert restore["snapshot_id"] == backup["snapshot_id"]
     [check] = restore["marker_checks"]

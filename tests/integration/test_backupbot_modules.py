@@ -1,17 +1,23 @@
 """ccci.recipe.backupbot_backup and backupbot_restore against the local swarm, with restic.
 
 Each test deploys its own uniquely named stack from a compose file in tmp_path: two
-services labelled for backup (``app`` backs up its whole ``appdata`` volume and
-excludes ``cache``; ``db`` narrows ``dbdata`` to ``dump.sql`` and ``conf``), with hooks
-that write files into the volumes. The restic repository and its password file live
-in tmp_path. Stacks, their containers and volumes are removed afterwards.
+services labelled for backup (``app`` backs up its whole ``appdata`` volume and its
+``uploads`` volume, empty as on a fresh install, and excludes ``cache``; ``db``
+narrows ``dbdata`` to ``dump.sql`` and ``conf``), with hooks that write files into the
+volumes. The restic repository and its password file live in tmp_path. Stacks, their
+containers and volumes are removed afterwards.
+
+Faults in the snapshot are made by a ``restic`` wrapper put first on PATH, which
+changes one file around the real ``restic backup`` or excludes it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -49,6 +55,7 @@ services:
     volumes:
       - appdata:/data
       - cache:/cache
+      - uploads:/uploads
       - type: tmpfs
         target: /scratch
     deploy:
@@ -88,6 +95,7 @@ services:
       endpoint_mode: dnsrr
 volumes:
   appdata:
+  uploads:
   cache:
   dbdata:
   idledata:
@@ -173,9 +181,21 @@ def snapshot_nodes(repo: dict[str, str], snapshot_id: str) -> dict[str, dict[str
 def declared(stack: str) -> dict[str, str]:
     return {
         "appdata": f"{VOLUMES}/{stack}_appdata/_data",
+        "uploads": f"{VOLUMES}/{stack}_uploads/_data",
         "dump": f"{VOLUMES}/{stack}_dbdata/_data/dump.sql",
         "conf": f"{VOLUMES}/{stack}_dbdata/_data/conf",
     }
+
+
+def assert_compared_with_the_source(by_path: dict[str, Any], paths: dict[str, str]) -> None:
+    """appdata holds uploads/, uploads/a.txt and pre-hook.txt, all hashed and equal."""
+    app_compare = by_path[paths["appdata"]]["compare"]
+    assert {k: app_compare[k] for k in ("entries", "files", "hashed", "size_only")} == {
+        "entries": 3, "files": 2, "hashed": 2, "size_only": 0}
+    assert app_compare["bytes"] == len("appfile\n") + len("pre\n")
+    assert app_compare["mismatches"] == [] and app_compare["changed"] == 0
+    assert by_path[paths["dump"]]["compare"]["hashed"] == 1
+    assert by_path[paths["uploads"]]["compare"]["entries"] == 0
 
 
 def test_backup_makes_one_verified_snapshot_of_exactly_the_declared_paths(deploy, restic_repo):
@@ -195,6 +215,10 @@ def test_backup_makes_one_verified_snapshot_of_exactly_the_declared_paths(deploy
     assert not result["failed"], result["msg"]
     assert result["changed"] and result["verified"] and result["initialised"]
     assert result["problems"] == []
+    assert result["verify_warnings"] == [
+        f"{paths['uploads']} (service {stack}_app, volume uploads): "
+        "empty at backup: restoring it proves nothing"
+    ]
     assert len(result["snapshot_id"]) == 64 and result["snapshot_id"].startswith(result["short_id"])
     assert result["total_bytes"] > 0 and result["data_added"] > 0
     by_path = {p["path"]: p for p in result["paths"]}
@@ -207,6 +231,7 @@ def test_backup_makes_one_verified_snapshot_of_exactly_the_declared_paths(deploy
     )
     assert by_path[paths["conf"]]["kind"] == "dir"
     assert by_path[paths["appdata"]]["kind"] == "dir"
+    assert_compared_with_the_source(by_path, paths)
     services = {s["name"]: s for s in result["services"]}
     assert list(services) == [f"{stack}_app", f"{stack}_db"]  # idle is not labelled
     assert services[f"{stack}_app"]["excluded"] == ["cache"]
@@ -296,3 +321,115 @@ def test_an_empty_dump_fails_verification_naming_the_path(deploy, restic_repo):
     assert result["problems"] == [f"{dump} is an empty file (service {stack}_db, volume dbdata)"]
     assert f"{dump} is an empty file" in result["msg"]
     assert len(snapshots(restic_repo)) == 1
+
+
+RESTIC_WRAPPER = """#!@PYTHON@
+import os, subprocess, sys
+
+real = "@RESTIC@"
+mode, _, target = os.environ.get("CCCI_TEST_RESTIC_FAULT", "").partition(":")
+args = sys.argv[1:]
+if not mode or "backup" not in args:
+    os.execv(real, [real, *args])
+if mode == "drop":  # the snapshot misses one file
+    at = args.index("backup") + 1
+    os.execv(real, [real, *args[:at], "--exclude", target, *args[at:]])
+if mode == "corrupt":  # restic reads other bytes of the same size; the file is then put back
+    st = os.stat(target)
+    with open(target, "rb") as handle:
+        data = handle.read()
+    with open(target, "wb") as handle:
+        handle.write(bytes(b ^ 0xFF for b in data))
+    try:
+        rc = subprocess.call([real, *args])
+    finally:
+        with open(target, "wb") as handle:
+            handle.write(data)
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    sys.exit(rc)
+if mode == "touch":  # the app changes a file while the backup runs
+    rc = subprocess.call([real, *args])
+    with open(target, "a") as handle:
+        handle.write("written during the backup\\n")
+    sys.exit(rc)
+sys.exit(f"unknown fault {mode}")
+"""
+
+
+@pytest.fixture
+def restic_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
+    """restic_fault(mode, path): the module's restic becomes a wrapper making that fault."""
+    real = shutil.which("restic")
+    assert real, "restic is not installed"
+    bin_dir = tmp_path / "fault-bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "restic"
+    wrapper.write_text(RESTIC_WRAPPER.replace("@PYTHON@", sys.executable).replace("@RESTIC@", real))
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+    def arm(mode: str, path: str) -> None:
+        monkeypatch.setenv("CCCI_TEST_RESTIC_FAULT", f"{mode}:{path}")
+
+    return arm
+
+
+def test_a_snapshot_with_other_content_fails_naming_the_file(deploy, restic_repo, restic_fault):
+    stack = deploy()
+    upload = f"{declared(stack)['appdata']}/uploads/a.txt"
+    restic_fault("corrupt", upload)
+
+    result = run("backupbot_backup", {"stack": stack, **restic_repo})
+
+    assert result["failed"] and not result["verified"]
+    assert result["snapshot_id"], "the attempt must be recordable"
+    [problem] = result["problems"]
+    assert problem.startswith(f"{upload}: content differs (sha256 ")
+    assert problem.endswith(f"(service {stack}_app, volume appdata)")
+    assert f"{upload}: content differs" in result["msg"]
+    assert Path(upload).read_text() == "appfile\n"  # the source was right all along
+
+
+def test_a_snapshot_missing_a_file_fails_naming_the_file(deploy, restic_repo, restic_fault):
+    stack = deploy()
+    app = declared(stack)["appdata"]
+    restic_fault("drop", f"{app}/uploads/a.txt")
+
+    result = run("backupbot_backup", {"stack": stack, **restic_repo})
+
+    assert result["failed"]
+    assert result["problems"] == [
+        f"{app}/uploads/a.txt: at the source, missing from the snapshot "
+        f"(service {stack}_app, volume appdata)"
+    ]
+    by_path = {p["path"]: p for p in result["paths"]}
+    assert by_path[app]["compare"]["mismatches"] == [
+        f"{app}/uploads/a.txt: at the source, missing from the snapshot"
+    ]
+
+
+def test_a_file_the_app_changes_during_the_backup_is_a_warning(deploy, restic_repo, restic_fault):
+    stack = deploy()
+    upload = f"{declared(stack)['appdata']}/uploads/a.txt"
+    restic_fault("touch", upload)
+
+    result = run("backupbot_backup", {"stack": stack, **restic_repo})
+
+    assert not result["failed"], result["msg"]
+    assert result["verified"]
+    app = {p["path"]: p for p in result["paths"]}[declared(stack)["appdata"]]["compare"]
+    assert (app["changed"], app["changed_paths"]) == (1, [upload])
+    assert any(w.startswith(f"{declared(stack)['appdata']}: 1 entr(ies) changed") and upload in w
+               for w in result["verify_warnings"])
+
+
+def test_files_above_the_hash_limit_are_compared_by_size(deploy, restic_repo):
+    stack = deploy()
+
+    result = run("backupbot_backup", {"stack": stack, **restic_repo, "hash_limit": 4})
+
+    assert not result["failed"], result["msg"]
+    assert result["hash_limit"] == 4
+    app = {p["path"]: p for p in result["paths"]}[declared(stack)["appdata"]]["compare"]
+    # "appfile\n" (8 bytes) is above the limit, "pre\n" (4 bytes) is not.
+    assert (app["files"], app["hashed"], app["size_only"]) == (2, 1, 1)

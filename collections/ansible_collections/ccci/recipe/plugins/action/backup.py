@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
     CCCI_MISSING,
     host_spec,
@@ -20,7 +21,10 @@ try:
 except ImportError:  # pragma: no cover - reported at run time
     run_hook = None
 
-MODULE_ARGS = ("stack", "repository", "password_file", "tags", "volumes_root", "hook_timeout")
+display = Display()
+
+MODULE_ARGS = ("stack", "repository", "password_file", "tags", "volumes_root", "hook_timeout",
+               "hash_limit")
 
 
 class ActionModule(ActionBase):
@@ -60,6 +64,8 @@ class ActionModule(ActionBase):
             "total_bytes": res.get("total_bytes"),
             "data_added": res.get("data_added"),
             "paths": res.get("paths", []),
+            "hash_limit": res.get("hash_limit"),
+            "warnings": list(res.get("verify_warnings") or []),
         }
         reason = str(res.get("msg", "backup failed")) if res.get("failed") else ""
         if not reason:
@@ -104,10 +110,13 @@ class ActionModule(ActionBase):
             "snapshot_id": final["snapshot_id"] if final["ok"] else None,
             "total_bytes": final["total_bytes"],
             "data_added": final["data_added"],
+            "warnings": final["warnings"],
             "attempts": attempts,
             "duration": round(time.monotonic() - started, 3),
         }
         RunDir(run_dir).record_backup(backup)
+        for warning in final["warnings"]:
+            display.warning(f"backup: {warning}")
         result.update(changed=True, backup=backup)
         if not final["ok"]:
             result.update(failed=True, msg=f"backup failed after {len(attempts)} attempt(s): "

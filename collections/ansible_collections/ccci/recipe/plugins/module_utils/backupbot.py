@@ -421,32 +421,42 @@ def check_paths(paths: Iterable[str], nodes: Mapping[str, Mapping[str, Any]]) ->
     return result
 
 
+EMPTY_VOLUME = "empty at backup: restoring it proves nothing"
+
+
 def verify_paths(
     paths: Iterable[BackupPath],
     nodes: Mapping[str, Mapping[str, Any]],
     missing_on_host: Iterable[str] = (),
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Result entries for the planned paths and the verification problems.
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Result entries for the planned paths, the verification problems and warnings.
 
     Each entry is the path's plan (service, volume, source, path, subpath) with the
     ``kind``, ``size`` and ``entries`` it has in the snapshot; each problem names the
-    path, its service and volume, and what is wrong.
+    path, its service and volume, and what is wrong. A whole volume that is empty is
+    a warning, not a problem: a fresh install has such volumes (uploads, plugins), and
+    its faithful backup is empty. A narrowed path is a dump a hook writes, so it must
+    have content.
     """
     items = list(paths)
     missing = {posixpath.normpath(p) for p in missing_on_host}
     checks = check_paths([i.path for i in items], nodes)
     entries: list[dict[str, Any]] = []
     problems: list[str] = []
+    warnings: list[str] = []
     for item, check in zip(items, checks, strict=True):
         entry = item.as_dict()
         entry.update(kind=check.kind, size=check.size, entries=check.entries)
         entries.append(entry)
-        if check.problem:
-            text = f"{check.problem} (service {item.service}, volume {item.volume})"
+        where = f"(service {item.service}, volume {item.volume})"
+        if check.kind == "dir" and check.entries == 0 and not item.subpath:
+            warnings.append(f"{check.path} {where}: {EMPTY_VOLUME}")
+        elif check.problem:
+            text = f"{check.problem} {where}"
             if check.kind is None and check.path in missing:
                 text += ": it did not exist on the host at backup time"
             problems.append(text)
-    return entries, problems
+    return entries, problems, warnings
 
 
 def restore_includes(snapshot_paths: Iterable[str], volume_dirs: Iterable[str]) -> list[str]:

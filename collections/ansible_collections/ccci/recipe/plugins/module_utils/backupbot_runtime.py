@@ -12,10 +12,13 @@ import contextlib
 import os
 import signal
 import subprocess
+import tarfile
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn, TypeVar
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ccci.recipe.plugins.module_utils import labels
@@ -40,6 +43,7 @@ from ansible_collections.ccci.recipe.plugins.module_utils.docker_client import (
 )
 
 OUTPUT_LINES = 20
+T = TypeVar("T")
 
 
 class Swarm:
@@ -179,6 +183,36 @@ class Restic:
             text=True,
             check=False,
         )
+
+    def stream(
+        self, consume: Callable[[IO[bytes]], T], *args: str
+    ) -> tuple[T | None, str | None]:
+        """Run restic with its stdout handed to ``consume``: (what it returned, error).
+
+        For output too big to hold (``restic dump`` of a volume). stderr goes to a
+        temporary file so a chatty restic cannot block on a full pipe; what ``consume``
+        leaves unread is drained, so restic never dies of a broken pipe.
+        """
+        argv = [self.binary, "--repo", self.repository, *args]
+        with tempfile.TemporaryFile() as errors, subprocess.Popen(
+            argv, env=self.env, stdout=subprocess.PIPE, stderr=errors
+        ) as proc:
+            assert proc.stdout is not None
+            value: T | None = None
+            failure = None
+            try:
+                value = consume(proc.stdout)
+            except (OSError, ValueError, tarfile.TarError) as exc:
+                failure = f"reading its output failed: {exc}"
+            for _ in iter(lambda: proc.stdout.read(1024 * 1024), b""):
+                pass
+            rc = proc.wait()
+            errors.seek(0)
+            stderr = errors.read().decode("utf-8", errors="replace")
+        if rc != 0:
+            done = subprocess.CompletedProcess(argv, rc, "", stderr)
+            return None, self.error(done, f"restic {args[0]}")
+        return (None, f"restic {args[0]}: {failure}") if failure else (value, None)
 
     @staticmethod
     def error(proc: subprocess.CompletedProcess[str], what: str) -> str:

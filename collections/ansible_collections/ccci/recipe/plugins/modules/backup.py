@@ -11,7 +11,8 @@ module: backup
 short_description: Back up a stack by its backupbot labels, verified, with retries
 description:
   - Each attempt runs M(ccci.recipe.backupbot_backup) on the host (pre-hooks, one restic
-    snapshot, post-hooks, every declared path present and non-empty), then the recipe's
+    snapshot, post-hooks, the snapshot compared with its source path by path, every
+    narrowed path non-empty), then the recipe's
     C(BACKUP_VERIFY) hook on the controller with read access to the snapshot. The
     hook runs in a child process killed after the recipe's C(HOOK_TIMEOUT) seconds
     (C(HOOK_TIMEOUTS.BACKUP_VERIFY)); a timed-out verification fails the attempt.
@@ -47,6 +48,10 @@ options:
     description: Seconds a backupbot label hook (C(backupbot.backup.pre-hook) ...) may
       run in its container on the host; not the recipe's C(HOOK_TIMEOUT).
     type: int
+  hash_limit:
+    description: Files up to this many bytes are compared with the snapshot by SHA-256,
+      larger ones by size only (M(ccci.recipe.backupbot_backup) default, 64 MiB, when unset).
+    type: int
   attempts:
     description: How many times to try before failing.
     type: int
@@ -78,8 +83,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 backup:
-  description: C(ok), C(snapshot_id), C(total_bytes), C(data_added), C(duration) and
-    C(attempts) (each with its snapshot, paths, duration and failure reason).
+  description: C(ok), C(snapshot_id), C(total_bytes), C(data_added), C(duration),
+    C(warnings) (of the last attempt, e.g. a volume empty at backup) and C(attempts)
+    (each with its snapshot, paths with their comparison with the source, hash limit,
+    warnings, duration and failure reason).
   returned: always
   type: dict
 """

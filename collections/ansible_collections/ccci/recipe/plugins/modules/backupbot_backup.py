@@ -28,13 +28,28 @@ description:
     exit code and the last lines of the hook's output.
   - Makes one C(restic backup) of all paths into O(repository) (initialised with
     C(restic init) when it does not exist yet), then runs each service's
-    C(backupbot.backup.post-hook), then verifies the snapshot with C(restic ls) -
-    every declared path must be in it and not be empty (a file of size > 0, a
-    directory with at least one entry).
+    C(backupbot.backup.post-hook), then verifies the snapshot.
+  - Verification proves the snapshot faithful to its source. Every declared path must
+    be in the snapshot. Each is walked on the host right before and right after
+    C(restic backup) (between the pre- and post-hooks); the entries identical in both
+    walks must be in the snapshot (C(restic ls)) with the same kind, every regular file
+    with the same size, and every file up to O(hash_limit) bytes with the same SHA-256
+    (read back with C(restic dump), hashed while streaming). Larger files are compared
+    by size only and counted as such. Entries that changed between the walks, and
+    snapshot entries neither walk saw, are warnings, not failures.
+  - A path narrowed with C(backupbot.backup.volumes.<vol>.path) (a dump a hook writes)
+    must also have content (a file of size > 0, a directory with at least one entry).
+    A whole volume that is empty is backed up as empty and reported as a warning
+    in RV(verify_warnings) ("empty at backup", since restoring it proves nothing).
   - Fails on any hook failure, restic error or verification problem, but still
     returns RV(snapshot_id) and RV(paths) when a snapshot was made, so the caller can
     record the attempt.
 options:
+  hash_limit:
+    description:
+      - Files up to this many bytes are compared by SHA-256, larger ones by size only.
+    type: int
+    default: 67108864
   tags:
     description: Tags added to the snapshot (C(--tag)); a tag must not contain a comma.
     type: list
@@ -176,10 +191,66 @@ services:
     post_hook:
       description: The post-hook, like RV(services[].pre_hook).
       type: dict
+    compare:
+      description: >-
+        How the snapshot of the path compares with its source; absent when the path
+        is not in the snapshot.
+      type: dict
+      contains:
+        entries:
+          description: Source entries (files, directories, links) stable across both walks.
+          type: int
+        files:
+          description: Regular files among them.
+          type: int
+        bytes:
+          description: Total size of those files.
+          type: int
+        hashed:
+          description: Files whose SHA-256 matched the snapshot's.
+          type: int
+        size_only:
+          description: Files larger than RV(hash_limit), compared by size only.
+          type: int
+        hash_limit:
+          description: The hash limit used.
+          type: int
+        changed:
+          description: Entries that changed between the two walks (not compared).
+          type: int
+        changed_paths:
+          description: The first few of them.
+          type: list
+          elements: str
+        transient:
+          description: Snapshot entries neither walk saw (made and removed meanwhile).
+          type: int
+        transient_paths:
+          description: The first few of them.
+          type: list
+          elements: str
+        mismatches:
+          description: Differences between snapshot and source, each naming the file.
+          type: list
+          elements: str
 verified:
-  description: Whether a snapshot was made and every declared path is in it, not empty.
+  description: >-
+    Whether a snapshot was made, every declared path is in it, faithful to its
+    source, and every narrowed path has content.
   returned: always
   type: bool
+verify_warnings:
+  description: >-
+    What verification could not prove: whole volumes empty at backup, entries that
+    changed while the backup ran.
+  returned: always
+  type: list
+  elements: str
+hash_limit:
+  description: Files up to this many bytes were compared by SHA-256, larger ones by size.
+  returned: always
+  type: int
+  sample: 67108864
 problems:
   description: Verification problems, one line per path.
   returned: always
@@ -209,6 +280,17 @@ from ansible_collections.ccci.recipe.plugins.module_utils.backupbot import (
     verify_paths,
     with_hooks,
 )
+from ansible_collections.ccci.recipe.plugins.module_utils.backupbot_compare import (
+    HASH_LIMIT,
+    Manifest,
+    add_file_digest,
+    add_tar_digests,
+    compare_manifests,
+    needs_content,
+    snapshot_manifest,
+    stable_part,
+    walk_source,
+)
 from ansible_collections.ccci.recipe.plugins.module_utils.backupbot_runtime import (
     COMMON_ARGS,
     ModuleRun,
@@ -223,7 +305,11 @@ from ansible_collections.ccci.recipe.plugins.module_utils.docker_client import r
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     **COMMON_ARGS,
     "tags": {"type": "list", "elements": "str", "default": []},
+    "hash_limit": {"type": "int", "default": HASH_LIMIT},
 }
+
+# Source manifests by declared host path, walked before and after restic ran.
+Walks = tuple[dict[str, Manifest], dict[str, Manifest]]
 
 
 def host_state(item: BackupPath) -> dict[str, Any]:
@@ -268,11 +354,14 @@ def open_repository(restic: Restic, repository: str, state: str) -> tuple[str | 
 
 
 def run_backup(
-    restic: Restic, paths: list[BackupPath], tags: list[str], missing: list[str]
+    restic: Restic, paths: list[BackupPath], tags: list[str], missing: list[str], hash_limit: int
 ) -> dict[str, Any]:
-    """One ``restic backup`` of the declared paths that exist (the others go to ``missing``).
+    """One ``restic backup`` of the declared paths that exist (the others go to ``missing``),
+    with the source walked right before and right after it (``walks``).
 
-    Returns ``summary`` and, on failure, ``error``; never raises (with_hooks' contract).
+    The walks run here, inside the hooks, so the post-hooks (which may remove a dump)
+    cannot change what the snapshot is compared with. Returns ``summary``, ``walks``
+    and, on failure, ``error``; never raises (with_hooks' contract).
     """
     present = [p.path for p in paths if os.path.lexists(p.path)]
     missing[:] = [p.path for p in paths if p.path not in present]
@@ -281,14 +370,62 @@ def run_backup(
     args = ["backup", "--json"]
     for tag in tags:
         args += ["--tag", tag]
+    before = {path: walk_source(path, hash_limit) for path in present}
     proc = restic.run(*args, "--", *present)
+    after = {path: walk_source(path, hash_limit) for path in present}
     summary = backup_summary(proc.stdout)
-    outcome: dict[str, Any] = {"summary": summary}
+    outcome: dict[str, Any] = {"summary": summary, "walks": (before, after)}
     if proc.returncode != 0:
         outcome["error"] = restic.error(proc, "restic backup")
     elif summary is None or not summary.get("snapshot_id"):
         outcome["error"] = "restic backup printed no summary with a snapshot id"
     return outcome
+
+
+def snapshot_content(
+    restic: Restic, snapshot_id: str, root: str, manifest: Manifest, hash_limit: int
+) -> tuple[Manifest, str | None]:
+    """The snapshot manifest of ``root`` with the hashes of its small files: (it, error)."""
+    if not needs_content(manifest, hash_limit):
+        return manifest, None
+    if manifest.get("") is not None:  # the declared path is a file: dump is its content
+        hashed, error = restic.stream(
+            lambda out: add_file_digest(manifest, out, hash_limit),
+            "--no-lock", "dump", "--", snapshot_id, root,
+        )
+    else:
+        hashed, error = restic.stream(
+            lambda out: add_tar_digests(manifest, out, root, hash_limit),
+            "--no-lock", "dump", "--archive", "tar", "--", snapshot_id, root,
+        )
+    return (hashed or manifest), error
+
+
+def compare_with_source(
+    restic: Restic, snapshot_id: str, items: list[BackupPath], entries: list[dict[str, Any]],
+    nodes: dict[str, dict[str, Any]], walks: Walks, hash_limit: int,
+) -> tuple[list[str], list[str]]:
+    """Compare each declared path in the snapshot with its source walks, recording the
+    result in its entry (``compare``): (problems, warnings)."""
+    before, after = walks
+    problems: list[str] = []
+    warnings: list[str] = []
+    for item, entry in zip(items, entries, strict=True):
+        if entry["kind"] is None or item.path not in before:
+            continue  # not in the snapshot: already a problem
+        where = f"(service {item.service}, volume {item.volume})"
+        stable, changed = stable_part(before[item.path], after.get(item.path, {}))
+        snapshot, error = snapshot_content(
+            restic, snapshot_id, item.path, snapshot_manifest(item.path, nodes), hash_limit
+        )
+        if error:
+            problems.append(f"{item.path} {where}: {error}")
+            continue
+        comparison = compare_manifests(item.path, stable, changed, snapshot, hash_limit)
+        entry["compare"] = comparison.as_dict()
+        problems += [f"{m} {where}" for m in comparison.mismatches]
+        warnings += [f"{w} {where}" for w in comparison.warnings()]
+    return problems, warnings
 
 
 def record_snapshot(
@@ -314,8 +451,15 @@ def record_snapshot(
     if snapshot is None:
         return [*causes, f"restic ls does not find snapshot {short_id}"]
     result["snapshot_id"] = snapshot.get("id") or short_id
-    entries, problems = verify_paths(plan.paths, nodes, missing)
-    result.update(paths=entries, problems=problems, verified=not problems)
+    entries, problems, warnings = verify_paths(plan.paths, nodes, missing)
+    differ, unsure = compare_with_source(
+        restic, result["snapshot_id"], plan.paths, entries, nodes,
+        outcome.get("walks") or ({}, {}), result["hash_limit"],
+    )
+    problems += differ
+    warnings += unsure
+    result.update(paths=entries, problems=problems, verified=not problems,
+                  verify_warnings=warnings)
     if problems:
         lines = "\n".join(f"  {p}" for p in problems)
         causes.append(f"snapshot {short_id} failed verification:\n{lines}")
@@ -337,11 +481,15 @@ def main() -> None:
             "verified": False,
             "problems": [],
             "initialised": False,
+            "verify_warnings": [],
+            "hash_limit": module.params["hash_limit"],
         },
     )
     require_docker(module)
     params, result = module.params, run.result
     problem = common_problem(params) or tags_problem(params["tags"])
+    if params["hash_limit"] < 0:
+        problem = problem or "hash_limit must not be negative"
     if problem:
         run.finish(problem)
     repo_state = repository_state(params["repository"])
@@ -365,11 +513,13 @@ def main() -> None:
         plan.services,
         "backup",
         hook_runner(swarm, containers, params["hook_timeout"]),
-        lambda: run_backup(restic, plan.paths, params["tags"], missing),
+        lambda: run_backup(restic, plan.paths, params["tags"], missing, params["hash_limit"]),
     )
     result["services"] = service_entries(plan, containers, hooks, "backup")
     causes = [hook.describe() for hook in hooks.failures]
     causes += record_snapshot(restic, plan, hooks.body_result or {}, missing, result)
+    for warning in result["verify_warnings"]:
+        module.warn(warning)
     if causes:
         run.finish(f"backup of stack {params['stack']} failed: " + "\n".join(causes))
     run.finish()

@@ -232,3 +232,24 @@ def test_settle_timeout_is_required(run, tmp_path, settle_timeout):
     assert result["msg"] == "settle_timeout is required"
     assert edges.log == []
     assert RunDir(tmp_path).backups().backups == []
+
+
+def test_verification_warnings_and_comparison_are_recorded(run, tmp_path):
+    """An empty volume is a warning of the attempt and of the backup, never a failure."""
+    warning = ("/v/s_up/_data (service s_app, volume up): "
+               "empty at backup: restoring it proves nothing")
+    compared = [dict(PATHS[1], compare={"files": 2, "bytes": 40, "hashed": 2, "mismatches": []})]
+    good = dict(made("snap1"), paths=compared, verify_warnings=[warning], hash_limit=1024)
+    result = run(Edges([good]))
+    assert not result.get("failed")
+    [attempt] = result["backup"]["attempts"]
+    assert attempt["warnings"] == [warning] and attempt["hash_limit"] == 1024
+    assert attempt["paths"][0]["compare"]["hashed"] == 2
+    assert result["backup"]["warnings"] == [warning]
+    assert RunDir(tmp_path).backups().backups[0]["warnings"] == [warning]
+
+
+def test_hash_limit_is_passed_to_the_host(run):
+    edges = Edges([made("snap1")])
+    run(edges, hash_limit=4096)
+    assert edges.module_args[0]["hash_limit"] == 4096

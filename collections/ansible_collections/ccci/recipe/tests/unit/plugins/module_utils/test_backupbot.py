@@ -426,7 +426,10 @@ def test_verify_paths_names_service_and_volume():
         bb.BackupPath(f"{STACK}_db", "pg", f"{STACK}_pg", f"{V}_pg/_data/dump.sql", "dump.sql"),
         bb.BackupPath(f"{STACK}_db", "pg", f"{STACK}_pg", f"{V}_pg/_data/gone", "gone"),
     ]
-    entries, problems = bb.verify_paths(paths, nodes, missing_on_host=[f"{V}_pg/_data/gone"])
+    entries, problems, warnings = bb.verify_paths(
+        paths, nodes, missing_on_host=[f"{V}_pg/_data/gone"]
+    )
+    assert warnings == []
     assert [(e["kind"], e["size"]) for e in entries] == [("dir", 10), ("file", 0), (None, 0)]
     assert entries[1]["service"] == f"{STACK}_db" and entries[1]["subpath"] == "dump.sql"
     assert problems == [
@@ -434,6 +437,24 @@ def test_verify_paths_names_service_and_volume():
         f"{V}_pg/_data/gone is not in the snapshot (service {STACK}_db, volume pg): "
         "it did not exist on the host at backup time",
     ]
+
+
+def test_an_empty_whole_volume_is_a_warning_an_empty_narrowed_dir_a_problem():
+    """A fresh install's empty volume is backed up faithfully as empty; a dump dir a hook
+    should have filled is not."""
+    empty_volume = "\n".join([node(f"{V}_up", "dir"), node(f"{V}_up/_data", "dir")])
+    _, nodes = bb.parse_ls(LS_STDOUT + "\n" + empty_volume)
+    paths = [
+        bb.BackupPath(f"{STACK}_app", "up", f"{STACK}_up", f"{V}_up/_data"),
+        bb.BackupPath(f"{STACK}_db", "pg", f"{STACK}_pg", f"{V}_pg/_data/conf", "conf"),
+    ]
+    entries, problems, warnings = bb.verify_paths(paths, nodes)
+    assert [(e["kind"], e["entries"]) for e in entries] == [("dir", 0), ("dir", 0)]
+    assert warnings == [
+        f"{V}_up/_data (service {STACK}_app, volume up): "
+        "empty at backup: restoring it proves nothing"
+    ]
+    assert problems == [f"{V}_pg/_data/conf is an empty directory (service {STACK}_db, volume pg)"]
 
 
 def test_restore_includes():
