@@ -8,6 +8,7 @@ The image comes from CCCI_TEST_IMAGE (default ccci-example/base:bookworm); it ne
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import uuid
@@ -20,6 +21,7 @@ import pytest
 
 from ccci.ansible import run_module
 from ccci.throwaway import deploy_stack, remove_stack
+from tests.integration.helpers import run_objects
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "collections") not in sys.path:
@@ -230,3 +232,135 @@ def test_check_mode_reports_without_waiting(api, deploy):
     assert result["converged"] is False
     assert result["status"] in ("pending", "failed")
     assert result["elapsed"] < 10
+
+
+# ------------------------------------- crash loops versus dependencies still starting
+
+CRASH_BESIDE_SIDECAR = """
+version: "3.8"
+services:
+  crash:
+    image: @IMAGE@
+    command: ["sh", "-c", "echo ccci-crash-marker; exit 3"]
+    deploy:
+      endpoint_mode: dnsrr
+      restart_policy:
+        delay: 1s
+  sidecar:
+    image: @IMAGE@
+    command: ["sh", "-c", "exec sleep 3600"]
+    stop_grace_period: 1s
+    deploy:
+      endpoint_mode: dnsrr
+"""
+
+TWO_CRASH_LOOPS = """
+version: "3.8"
+services:
+  crash:
+    image: @IMAGE@
+    command: ["sh", "-c", "echo ccci-crash-marker; exit 3"]
+    deploy:
+      endpoint_mode: dnsrr
+      restart_policy:
+        delay: 1s
+  worker:
+    image: @IMAGE@
+    command: ["sh", "-c", "echo ccci-worker-needs-crash; exit 4"]
+    deploy:
+      endpoint_mode: dnsrr
+      restart_policy:
+        delay: 1s
+"""
+
+# Seconds a crash loop may take to fail the deploy (ccci run, timeout 120 s): half the
+# timeout, so failing in time proves it failed fast rather than at the timeout. Three
+# failures a restart delay apart take ~12 s on an idle host; a CI host running several
+# runs at once is much slower.
+FAIL_FAST_BOUND = 60.0
+# Seconds between the service's last task failure and the module failing: failing
+# fast means at the failure that crosses the threshold (poll 0.5 s, log read, ansible's
+# return), however slowly a loaded swarm restarts tasks.
+DETECTION_LAG_BOUND = 10.0
+
+
+def failure_lag(api, service: str, result: dict[str, Any]) -> float:
+    """Seconds from the service's last task failure before the module returned to it."""
+    returned = result["started"] + result["elapsed"]
+    stamps = [
+        parse_timestamp(t["Status"]["Timestamp"])
+        for t in api.tasks(filters={"service": service})
+        if t["Status"]["State"] in ("failed", "rejected", "complete")
+    ]
+    before = [s for s in stamps if s is not None and s <= returned]
+    assert before, f"no task failure of {service} before the module returned"
+    return returned - max(before)
+
+
+def test_crash_loop_in_an_otherwise_converged_stack_fails_fast(api, deploy):
+    stack, deployed = deploy("crashside", CRASH_BESIDE_SIDECAR)
+    result = run_converge(stack, since=f"{deployed:.3f}", timeout=120)
+    assert result["status"] == "failed", result["msg"]
+    (failure,) = result["failures"]
+    assert failure["service"] == f"{stack}_crash"
+    assert failure["count"] >= 3
+    assert any("ccci-crash-marker" in line for line in failure["logs"])
+    reasons = {s["name"]: s["reason"] for s in result["services"]}
+    assert "while every other service was converged" in reasons[f"{stack}_crash"]
+    assert failure_lag(api, f"{stack}_crash", result) < DETECTION_LAG_BOUND
+
+
+def test_two_crash_loops_do_not_wait_for_each_other(api, deploy):
+    """Nothing is starting: the two services must not hold each other's count back."""
+    stack, deployed = deploy("crash2", TWO_CRASH_LOOPS)
+    result = run_converge(stack, since=f"{deployed:.3f}", timeout=120)
+    assert result["status"] == "failed", result["msg"]
+    assert {f["service"] for f in result["failures"]} == {f"{stack}_crash", f"{stack}_worker"}
+    assert all("no service is still starting" in s["reason"] for s in result["services"])
+    lags = [failure_lag(api, f"{stack}_{name}", result) for name in ("crash", "worker")]
+    assert min(lags) < DETECTION_LAG_BOUND, lags
+
+
+def converge_result(artifacts: str) -> dict[str, Any]:
+    """The stack_converge result of a tier, from ansible-runner's job events."""
+    for path in sorted(Path(artifacts, "job_events").glob("*.json")):
+        event = json.loads(path.read_text())
+        data = event.get("event_data") or {}
+        if data.get("task") == "Wait for the stack to converge" and "res" in data:
+            return data["res"]
+    raise AssertionError(f"no converge result in {artifacts}")
+
+
+def test_app_waiting_for_a_slow_database_installs(ccci, docker_client):
+    """The slowdb fixture: the app exits until db (~25 s first boot) takes connections."""
+    call = ccci("run", "slowdb", "--tiers", "install")
+    assert call.rc == 0, call.output
+    install = call.results["tiers"]["install"]
+    assert install["status"] == "passed", install
+    assert install["details"]["deploy"]["converged"] is True
+    services = {
+        s["name"].rsplit("_", 1)[-1]: s
+        for s in converge_result(install["details"]["artifacts"])["services"]
+    }
+    # The app did crash-loop while db booted (db waits for four attempts), more often
+    # than the threshold (3): the deploy passed because those failures did not count.
+    assert services["app"]["task_failures_seen"] >= 4, services
+    assert services["app"]["task_failures"] < 3, services
+    assert call.results["teardown"]["status"] == "passed"
+    assert run_objects(docker_client, call.run_id, call.results["stack"]) == {}
+
+
+def test_lone_crash_loop_still_fails_install_within_seconds(ccci, docker_client):
+    call = ccci("run", "crashloop", "--tiers", "install")
+    assert call.rc == 1, call.output
+    install = call.results["tiers"]["install"]
+    assert install["status"] == "failed"
+    assert "timed out" not in install["reason"]
+    deploy = install["details"]["deploy"]
+    assert deploy["converged"] is False and deploy["timeout"] == 120
+    assert deploy["elapsed"] < FAIL_FAST_BOUND, deploy
+    [failure] = [f for f in install["details"]["failures"] if f.get("failures")]
+    logs = "\n".join(line for svc in failure["failures"] for line in svc["logs"])
+    assert "crashloop: fatal: cannot open /nonexistent/config" in logs
+    assert call.results["teardown"]["status"] == "passed"
+    assert run_objects(docker_client, call.run_id, call.results["stack"]) == {}

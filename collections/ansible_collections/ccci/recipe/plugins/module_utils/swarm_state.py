@@ -25,7 +25,9 @@ Facts this logic relies on (measured on Docker 20.10, API 1.41):
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -295,17 +297,33 @@ class TaskFailure:
     timestamp: float
 
 
+# A counting window: from when every other service of the stack was seen converged
+# until one was seen not converged (None while it lasts).
+Window = tuple[float, float | None]
+
+
 @dataclass
 class FailureTracker:
-    """Remembers counted task failures per service across polls.
+    """Remembers task failures per service across polls, and when they count.
 
-    A failure counts when its Status.Timestamp (the moment the task failed, was
+    A failure is seen when its Status.Timestamp (the moment the task failed, was
     rejected or exited) is at or after ``since``. Remembering task IDs matters: swarm
     reaps old tasks, so a listing may no longer show earlier failures.
+
+    A seen failure counts towards a crash loop only when it happened inside one of
+    the service's windows, while every other service of the stack had converged:
+    many apps exit until their database accepts connections and rely on swarm to
+    restart them, and such failures say nothing about the app until the database is
+    up. ``progress`` is the last moment a service newly converged, which lets a stack
+    where nothing is starting any more fail fast too (see ``stalled``).
     """
 
     since: float | None = None
     seen: dict[str, dict[str, TaskFailure]] = field(default_factory=dict)
+    windows: dict[str, list[Window]] = field(default_factory=dict)
+    converged: set[str] = field(default_factory=set)
+    progress: float | None = None
+    looked: bool = False
 
     def observe(self, service: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
         name = service_name(service)
@@ -330,14 +348,67 @@ class FailureTracker:
                 timestamp=when,
             )
 
+    def advance(self, reports: list[ServiceReport], clock: float) -> None:
+        """Open or close each service's counting window after one look at the stack.
+
+        Windows change at the look that sees the change (polls are 0.5 s apart). At
+        the first look an open window starts at ``since``: failures between the deploy
+        and the module's start count as they always did.
+        """
+        start = (self.since if self.since is not None else -math.inf) if not self.looked else clock
+        converged = {r.name for r in reports if r.converged}
+        if not self.looked:
+            self.progress = start
+        elif converged - self.converged:
+            self.progress = clock
+        for report in reports:
+            others_ok = all(o.converged for o in reports if o.name != report.name)
+            windows = self.windows.setdefault(report.name, [])
+            is_open = bool(windows) and windows[-1][1] is None
+            if others_ok and not is_open:
+                windows.append((start, None))
+            elif is_open and not others_ok:
+                windows[-1] = (windows[-1][0], clock)
+        self.converged = converged
+        self.looked = True
+
+    def _counts(self, name: str, failure: TaskFailure) -> bool:
+        return any(
+            begin <= failure.timestamp and (end is None or failure.timestamp < end)
+            for begin, end in self.windows.get(name, [])
+        )
+
     def count(self, name: str) -> int:
+        """Failures that count: those while every other service had converged."""
+        return sum(1 for f in self.seen.get(name, {}).values() if self._counts(name, f))
+
+    def total(self, name: str) -> int:
+        """Every failure seen since ``since``, counted or not."""
         return len(self.seen.get(name, {}))
+
+    def since_progress(self, name: str) -> int:
+        """Failures since the last moment a service of the stack newly converged."""
+        floor = self.progress if self.progress is not None else -math.inf
+        return sum(1 for f in self.seen.get(name, {}).values() if f.timestamp >= floor)
 
     def last(self, name: str) -> TaskFailure | None:
         failures = self.seen.get(name) or {}
         if not failures:
             return None
         return max(failures.values(), key=lambda f: f.timestamp)
+
+    def stalled(self, reports: list[ServiceReport], thresholds: dict[str, int]) -> bool:
+        """Whether every pending service keeps failing while nothing else converges.
+
+        Counting only while the rest of the stack has converged would let two crash
+        loops (an app and a worker that exits without it) shield each other until the
+        timeout. When every service still pending has failed its threshold since the
+        last time a service converged, no service is still starting: fail them.
+        """
+        pending = [r for r in reports if r.status == PENDING]
+        return bool(pending) and all(
+            self.since_progress(r.name) >= thresholds[r.name] for r in pending
+        )
 
 
 def failure_threshold(service: dict[str, Any], max_task_failures: int) -> int:
@@ -378,6 +449,7 @@ class ServiceReport:
     reason: str = ""
     problems: list[str] = field(default_factory=list)
     task_failures: int = 0
+    task_failures_seen: int = 0
 
     @property
     def converged(self) -> bool:
@@ -397,6 +469,7 @@ class ServiceReport:
             "reason": self.reason,
             "problems": list(self.problems),
             "task_failures": self.task_failures,
+            "task_failures_seen": self.task_failures_seen,
         }
 
 
@@ -651,6 +724,38 @@ def tasks_by_service(tasks: list[dict[str, Any]]) -> dict[str, list[dict[str, An
     return grouped
 
 
+def apply_failures(
+    report: ServiceReport, tracker: FailureTracker, threshold: int, stalled: bool, alone: bool
+) -> None:
+    """Fail a service whose failures reached its threshold; else say what was waived.
+
+    The reason says which rule failed it, so a maintainer reading a failed install
+    knows whether the rest of the stack was up when the service kept failing.
+    """
+    report.task_failures = tracker.count(report.name)
+    report.task_failures_seen = tracker.total(report.name)
+    if report.status == FAILED:
+        return
+    last = tracker.last(report.name)
+    error = last.error if last else "unknown"
+    if report.task_failures >= threshold:
+        report.status = FAILED
+        when = "since the deploy" if alone else "while every other service was converged"
+        report.reason = f"{report.task_failures} task failure(s) {when}; last: {error}"
+    elif stalled and report.status == PENDING:
+        report.status = FAILED
+        report.reason = (
+            f"{tracker.since_progress(report.name)} task failure(s) since a service last "
+            f"converged, and no service is still starting (every one not converged keeps "
+            f"failing); last: {error}"
+        )
+    elif report.status == PENDING and report.task_failures_seen > report.task_failures:
+        waived = report.task_failures_seen - report.task_failures
+        report.reason += (
+            f"; {waived} task failure(s) not counted: other services were still starting"
+        )
+
+
 def judge_stack(
     stack: str,
     services: list[dict[str, Any]],
@@ -663,30 +768,30 @@ def judge_stack(
     now: float | None = None,
     min_running: float = 0.0,
 ) -> StackVerdict:
-    """Judge a whole stack and update ``tracker`` with the failures seen now."""
+    """Judge a whole stack and update ``tracker`` with the failures seen now.
+
+    A service's failures count towards ``max_task_failures`` only while every other
+    service has converged (FailureTracker): a crash loop is not a dependency still
+    starting. ``now`` (default: the wall clock) times the counting windows.
+    """
     if not services:
         raise ValueError(f"no services in stack {stack}")
     grouped = tasks_by_service(tasks)
-    reports: list[ServiceReport] = []
-    failed: list[ServiceReport] = []
+    judged: list[tuple[dict[str, Any], ServiceReport]] = []
     for service in sorted(services, key=service_name):
         own = grouped.get(str(service.get("ID")), [])
         tracker.observe(service, own)
         report = judge_service(
             service, own, nodes=nodes, unhealthy=unhealthy, now=now, min_running=min_running
         )
-        report.task_failures = tracker.count(report.name)
-        threshold = failure_threshold(service, max_task_failures)
-        if report.status != FAILED and report.task_failures >= threshold:
-            last = tracker.last(report.name)
-            report.status = FAILED
-            report.reason = (
-                f"{report.task_failures} task failure(s) since the deploy; "
-                f"last: {last.error if last else 'unknown'}"
-            )
-        reports.append(report)
-        if report.status == FAILED:
-            failed.append(report)
+        judged.append((service, report))
+    reports = [report for _, report in judged]
+    tracker.advance(reports, now if now is not None else time.time())
+    thresholds = {r.name: failure_threshold(s, max_task_failures) for s, r in judged}
+    stalled = tracker.stalled(reports, thresholds)
+    for report in reports:
+        apply_failures(report, tracker, thresholds[report.name], stalled, len(reports) == 1)
+    failed = [r for r in reports if r.status == FAILED]
     if failed:
         status = FAILED
     elif all(r.converged for r in reports):

@@ -26,8 +26,14 @@ description:
     C(paused), C(rollback_paused), C(rollback_started) and C(rollback_completed)
     fail at once, with the update status message.
   - Fails fast when a service accumulates O(max_task_failures) tasks that failed,
-    were rejected or exited after O(since), with the last task error and the last
-    O(log_lines) log lines of the service.
+    were rejected or exited after O(since) while every other service of the stack had
+    converged, with the last task error and the last O(log_lines) log lines of the
+    service. Failures while another service is still starting are not counted; many
+    apps exit until their database accepts connections and rely on swarm to restart
+    them. Such an app is bounded by the timeout instead.
+  - When every service that has not converged reached its threshold since a service
+    last converged (nothing is still starting, e.g. two crash loops), those services
+    fail at once too.
   - On timeout, fails with the state of each service that has not converged and the
     logs of those services.
   - Never changes anything. Runs on a swarm manager and talks to the Docker API
@@ -51,7 +57,8 @@ options:
     description:
       - Fail as soon as one service has this many tasks that failed, were rejected
         or exited (a long-running service's task exiting with code 0 counts) since
-        O(since).
+        O(since), counting only failures while every other service of the stack had
+        converged (a lone service's failures always count).
       - Tasks the orchestrator stops (state C(shutdown), e.g. old tasks during an
         update) are never counted, whatever their exit code.
       - A service with restart condition C(none), or with C(max_attempts) and no
@@ -187,7 +194,15 @@ services:
       type: list
       elements: str
     task_failures:
-      description: Counted task failures since O(since).
+      description: >-
+        Task failures since O(since) that count towards O(max_task_failures): those
+        while every other service had converged.
+      type: int
+      sample: 0
+    task_failures_seen:
+      description: >-
+        Every task failure since O(since), including those while another service was
+        still starting.
       type: int
       sample: 0
 elapsed:
@@ -238,7 +253,9 @@ failures:
       type: list
       elements: str
     count:
-      description: Counted task failures of the service.
+      description: >-
+        Task failures of the service since O(since), counted towards
+        O(max_task_failures) or not (RV(services[].task_failures_seen)).
       type: int
 """
 
@@ -350,7 +367,12 @@ def failure_entry(
         error = report.reason
     else:
         error = last.error if last else report.reason
-    return {"service": report.name, "error": error, "logs": logs, "count": report.task_failures}
+    return {
+        "service": report.name,
+        "error": error,
+        "logs": logs,
+        "count": report.task_failures_seen,
+    }
 
 
 def format_failure(entry: dict[str, Any]) -> str:
@@ -464,7 +486,7 @@ class Convergence:
                 "service": s.name,
                 "error": f"not converged: {s.reason}",
                 "logs": swarm.logs(s.id, self.params["log_lines"]),
-                "count": s.task_failures,
+                "count": s.task_failures_seen,
             }
             for s in verdict.pending
         ]

@@ -545,3 +545,118 @@ def test_judge_stack_without_now_does_not_wait_for_min_running():
     service = _without_healthcheck()
     verdict, _ = judge([service], [make_task(service)], min_running=3.0)
     assert verdict.status == ss.CONVERGED
+
+
+# ------------------------------------------- crash loops versus dependencies starting
+
+
+def at(second: float) -> float:
+    """Epoch seconds of 08:34:<second> on the test day (SINCE is 08:34:00)."""
+    return SINCE + second
+
+
+def restarting(service) -> dict[str, Any]:
+    """The replacement task swarm holds back for the restart delay."""
+    return make_task(service, "ready", desired="ready", slot=1)
+
+
+def test_failures_while_another_service_starts_do_not_count():
+    """An app that exits until its database is up is not a crash loop (issue 10 item 8)."""
+    db, app = make_service("db"), make_service("app")
+    name = f"{STACK}_app"
+    tracker = ss.FailureTracker(since=SINCE)
+    booting = make_task(db, "starting", at="2026-11-27T08:34:01Z")
+    crashes = [crash(app, 1), crash(app, 7), crash(app, 13), crash(app, 19)]
+    verdict, _ = judge([db, app], [booting, *crashes, restarting(app)], tracker, now=at(20))
+    assert verdict.status == ss.PENDING
+    assert tracker.count(name) == 0 and tracker.total(name) == 4
+    report = {r.name: r for r in verdict.services}[name]
+    assert report.task_failures == 0 and report.task_failures_seen == 4
+    assert "4 task failure(s) not counted: other services were still starting" in report.reason
+
+
+def test_failures_count_once_every_other_service_converged():
+    db, app = make_service("db"), make_service("app")
+    name = f"{STACK}_app"
+    tracker = ss.FailureTracker(since=SINCE)
+    booting = make_task(db, "starting", at="2026-11-27T08:34:01Z")
+    early = [crash(app, 1), crash(app, 7), crash(app, 13)]
+    verdict, _ = judge([db, app], [booting, *early, restarting(app)], tracker, now=at(14))
+    assert verdict.status == ss.PENDING
+    healthy = make_task(db, at="2026-11-27T08:34:20Z")
+    verdict, _ = judge([db, app], [healthy, *early, restarting(app)], tracker, now=at(20.5))
+    assert verdict.status == ss.PENDING  # the waived failures stay waived
+    assert tracker.count(name) == 0
+    later = [*early, crash(app, 25), crash(app, 31)]
+    verdict, _ = judge([db, app], [healthy, *later, restarting(app)], tracker, now=at(32))
+    assert verdict.status == ss.PENDING and tracker.count(name) == 2
+    verdict, _ = judge(
+        [db, app], [healthy, *later, crash(app, 37, code=3)], tracker, now=at(38)
+    )
+    assert verdict.status == ss.FAILED
+    [failed] = verdict.failed
+    assert failed.name == name and failed.task_failures == 3 and failed.task_failures_seen == 6
+    assert "3 task failure(s) while every other service was converged" in failed.reason
+    assert "task: non-zero exit (3)" in failed.reason
+
+
+def test_app_that_connects_once_the_database_is_up_converges():
+    db, app = make_service("db"), make_service("app")
+    tracker = ss.FailureTracker(since=SINCE)
+    crashes = [crash(app, 1), crash(app, 7), crash(app, 13), crash(app, 19)]
+    booting = make_task(db, "starting", at="2026-11-27T08:34:01Z")
+    judge([db, app], [booting, *crashes, restarting(app)], tracker, now=at(20))
+    healthy = make_task(db, at="2026-11-27T08:34:21Z")
+    up = make_task(app, at="2026-11-27T08:34:26Z")
+    verdict, _ = judge([db, app], [healthy, *crashes, up], tracker, now=at(27))
+    assert verdict.status == ss.CONVERGED
+    assert verdict.services[0].task_failures_seen == 4
+
+
+def test_failures_stop_counting_while_another_service_is_down_again():
+    db, app = make_service("db"), make_service("app")
+    name = f"{STACK}_app"
+    tracker = ss.FailureTracker(since=SINCE)
+    healthy = make_task(db, at="2026-11-27T08:34:00.5Z")
+    two = [crash(app, 1), crash(app, 7)]
+    judge([db, app], [healthy, *two, restarting(app)], tracker, now=at(8))
+    assert tracker.count(name) == 2  # the first look's window starts at since
+    rebooting = make_task(db, "starting", at="2026-11-27T08:34:09Z")
+    judge([db, app], [rebooting, *two, restarting(app)], tracker, now=at(9.5))
+    more = [*two, crash(app, 13), crash(app, 19), crash(app, 25)]
+    verdict, _ = judge([db, app], [rebooting, *more, restarting(app)], tracker, now=at(26))
+    assert verdict.status == ss.PENDING
+    # the window closed at the look that saw db down (9.5): later failures are waived
+    assert tracker.count(name) == 2 and tracker.total(name) == 5
+
+
+def test_two_crash_loops_do_not_shield_each_other():
+    """Nothing is still starting: every pending service keeps failing, so fail fast."""
+    app, worker = make_service("app"), make_service("worker")
+    tracker = ss.FailureTracker(since=SINCE)
+    tasks = [crash(s, sec) for s in (app, worker) for sec in (1, 7, 13)]
+    verdict, _ = judge([app, worker], [tasks[0], tasks[3]], tracker, now=at(3))
+    assert verdict.status == ss.PENDING
+    verdict, _ = judge([app, worker], tasks, tracker, now=at(14))
+    assert verdict.status == ss.FAILED
+    assert len(verdict.failed) == 2
+    assert all("no service is still starting" in r.reason for r in verdict.failed)
+    assert all(r.task_failures == 0 and r.task_failures_seen == 3 for r in verdict.failed)
+
+
+def test_a_starting_service_keeps_a_crashing_one_waiting_until_it_converges():
+    """Only a service that is not itself failing holds the others' counting back."""
+    db, app = make_service("db"), make_service("app")
+    tracker = ss.FailureTracker(since=SINCE)
+    booting = make_task(db, "starting", at="2026-11-27T08:34:01Z")
+    crashes = [crash(app, s) for s in (1, 7, 13, 19, 25, 31)]
+    verdict, _ = judge([db, app], [booting, *crashes, restarting(app)], tracker, now=at(32))
+    assert verdict.status == ss.PENDING
+
+
+def test_lone_crash_loop_reason_counts_since_the_deploy():
+    app = make_service()
+    tasks = [crash(app, 1), crash(app, 7), crash(app, 13)]
+    verdict, _ = judge([app], tasks, now=at(14))
+    assert verdict.status == ss.FAILED
+    assert "3 task failure(s) since the deploy; last:" in verdict.failed[0].reason
