@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any
 
 import ansible_runner
 
+from ccci.failures import classify_failure
 from ccci.progress import Progress
 
 
@@ -47,22 +49,101 @@ class StageRun:
         if self.status == "successful":
             return NO_HOST
         if self.failures:
-            first = self.failures[0]
-            return f"{first['task']}: {first['msg']}"
+            return failure_reason(self.failures[0])
         return f"playbook {self.status} (rc={self.rc})"
 
 
+_API_URL = re.compile(r" for http\+docker://\S+(?=:)")
+# How much of a tool's output a failure keeps: the end, where the error is.
+DETAIL_LIMIT = 4000
+REASON_DETAIL_LIMIT = 600
+
+
+def failure_reason(failure: dict[str, Any]) -> str:
+    """``task: msg``, then what the tool itself said when the message does not say it.
+
+    A module's message is often generic ("docker stack up deploy command failed"); the
+    cause is in the tool's stderr or the exception, so the reason carries that too, on
+    one line (the full text stays in the failure record).
+    """
+    # The Docker API client names the daemon's URL it called: noise next to the answer.
+    msg = _API_URL.sub("", str(failure["msg"]))
+    reason = f"{failure['task']}: {msg}"
+    detail = " ".join(str(failure.get("detail") or "").split())
+    if detail and detail not in " ".join(str(failure["msg"]).split()):
+        if len(detail) > REASON_DETAIL_LIMIT:
+            detail = "…" + detail[-REASON_DETAIL_LIMIT:]
+        reason += f": {detail}"
+    return reason
+
+
+def _tail(text: Any, limit: int = DETAIL_LIMIT) -> str:
+    """The end of a tool's output without blank lines, at most ``limit`` characters."""
+    lines = [ln.rstrip() for ln in str(text or "").splitlines() if ln.strip()]
+    tail = "\n".join(lines)
+    return tail if len(tail) <= limit else "…" + tail[-limit:]
+
+
+_CRASHED = re.compile(r"MODULE FAILURE|Unexpected failure during module execution")
+
+
+def tool_detail(res: dict[str, Any]) -> str:
+    """What the underlying tool said: stderr of a command (Docker, restic), else stdout
+    of a command that failed, else the last line of a crashed module's exception."""
+    if res.get("stderr"):
+        return _tail(res["stderr"])
+    if res.get("rc") not in (None, 0) and res.get("stdout"):
+        return _tail(res["stdout"])
+    if not _CRASHED.search(str(res.get("msg", ""))):
+        return ""  # a module's own message says it; an exception would only repeat it
+    for key in ("exception", "module_stderr"):
+        text = _tail(res.get(key), 1000)
+        if text and text != "(traceback unavailable)":
+            return text.splitlines()[-1]
+    return ""
+
+
+def _failed_item(res: dict[str, Any]) -> dict[str, Any]:
+    """A loop's result says only "One or more items failed": use the first failed item's."""
+    items = res.get("results")
+    if not isinstance(items, list):
+        return res
+    items = [item for item in items if isinstance(item, dict)]
+    # Items of a failed loop do not always say failed: true; the one with an error does.
+    failed = [item for item in items if item.get("failed")] or [
+        item for item in items if item.get("exception") or item.get("msg")]
+    return failed[0] if failed else res
+
+
 def _failure(event: dict[str, Any]) -> dict[str, Any]:
+    """One failed task as results.json records it: what failed, and the tool's words.
+
+    ``detail`` is the tool's own error text (e.g. Docker's stderr behind "docker stack
+    up deploy command failed"); ``failure_kind`` and ``hint`` are ``ccci.failures``'s
+    reading of it.
+    """
     data = event.get("event_data", {})
-    res = data.get("res", {}) or {}
-    failure = {
+    res = _failed_item(data.get("res", {}) or {})
+    failure: dict[str, Any] = {
         "task": data.get("task", ""),
         "role": data.get("role", ""),
+        "action": data.get("task_action", ""),
         "msg": str(res.get("msg") or res.get("stderr") or "failed"),
     }
+    detail = tool_detail(res)
+    if detail:
+        failure["detail"] = detail
+    if res.get("rc") not in (None, 0):
+        failure["rc"] = res["rc"]
+    if event.get("event") == "runner_on_unreachable" or res.get("unreachable"):
+        failure["unreachable"] = True
     for key in ("failures", "services", "status", "url", "remaining"):
         if key in res:
             failure[key] = res[key]
+    found = classify_failure(failure)
+    failure["failure_kind"] = found.kind
+    if found.hint:
+        failure["hint"] = found.hint
     return failure
 
 

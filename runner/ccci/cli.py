@@ -43,8 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("recipe")
     check.add_argument("--ref", help="git ref to check (default: the recipe's HEAD)")
     check.add_argument("--repo", help="path of the recipe repository (default: found by name)")
+    check.add_argument("--format", choices=("text", "json"), default="text",
+                       help="text: a table for people (default); json: the findings as data")
 
     sub.add_parser("config-doc", help="print docs/recipe-config.md, generated from the registry")
+    sub.add_parser("check-doc", help="print docs/check-rules.md, generated from the rules")
 
     examples = sub.add_parser(
         "examples", help="materialize the bundled example recipes as git repositories"
@@ -91,15 +94,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """Exit 1 when any finding is an error (a run would be refused), else 0."""
     from ccci.check import check_recipe
+    from ccci.findings import findings_json, findings_table
 
-    problems = check_recipe(args.recipe, args.ref, repo=args.repo)
-    for problem in problems:
-        print(f"problem: {problem}")
-    if problems:
-        print(f"{args.recipe}: {len(problems)} problem(s)")
-        return 1
-    print(f"{args.recipe}: ok")
+    found = check_recipe(args.recipe, args.ref, repo=args.repo)
+    errors = sum(1 for f in found if f.is_error)
+    if args.format == "json":
+        print(findings_json(args.recipe, found))
+    else:
+        print(findings_table(args.recipe, found))
+    return 1 if errors else 0
+
+
+def _check_doc(_args: argparse.Namespace) -> int:
+    from ccci.findings import render_doc
+
+    print(render_doc(), end="")
     return 0
 
 
@@ -154,7 +165,8 @@ def _teardown(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run, "check": _check, "config-doc": _config_doc, "examples": _examples,
+    handlers = {"run": _run, "check": _check, "config-doc": _config_doc,
+                "check-doc": _check_doc, "examples": _examples,
                 "janitor": _janitor, "ls": _ls, "teardown": _teardown}
     return handlers[args.command](args)
 

@@ -1,8 +1,9 @@
 """What ccci needs to know about a recipe's compose files, read without Docker.
 
 The harness must find problems before deploying (a missing file, invalid YAML, a
-variable nothing sets) and must learn which service serves HTTP on which port (the
-traefik ``loadbalancer.server.port`` label) to publish it on loopback. Values are
+blank variable that breaks the deploy) and must learn which service serves HTTP on
+which port (the traefik ``loadbalancer.server.port`` label) to publish it on
+loopback. Values are
 interpolated exactly as ``docker stack deploy`` will (not as docker compose would),
 so what ccci plans with is what gets deployed.
 """
@@ -17,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from ccci.errors import BadInput
+from ccci.compose_checks import PORT_LABEL, value_findings
+from ccci.findings import Findings, problem
 
 SECTIONS = ("services", "volumes", "networks", "secrets", "configs")
-_PORT_LABEL = re.compile(r"^traefik\.http\.services\.[^.]+\.loadbalancer\.server\.port$")
 # The pattern of docker/cli's cli/compose/template package, which ``docker stack
 # deploy`` interpolates with. Unlike docker compose it has no nesting: a default ends
 # at the first ``}`` and is used verbatim, and ``$NAME-x`` reads as ``${NAME-x}``.
@@ -62,14 +63,31 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
 
 
 class _Refused(ValueError):
-    """Text ``docker stack deploy`` refuses, or would deploy other than meant."""
+    """Text ``docker stack deploy`` refuses, or would deploy other than meant.
+
+    ``rule`` is the finding it becomes (``ccci.findings``).
+    """
+
+    rule = "interp.invalid"
+
+
+class _Nested(_Refused):
+    """A default with a variable in it, which docker deploys verbatim."""
+
+    rule = "interp.nested-default"
+
+
+class _Required(_Refused):
+    """``${VAR?msg}`` / ``${VAR:?msg}`` without a value: docker stops with ``msg``."""
+
+    rule = "interp.required"
 
 
 def _docker_default(text: str, substitution: str, sep: str, env: Mapping[str, str]) -> str:
     """``NAME:-default`` / ``NAME-default``, refusing a default docker would not expand."""
     name, default = substitution.split(sep, 1)
     if "$" in default:
-        raise _Refused(
+        raise _Nested(
             f"{text!r} uses a variable inside the default of {name}; docker stack deploy "
             f"does not expand it and would deploy {default!r} literally "
             "(set the default in .env.sample instead)"
@@ -78,16 +96,13 @@ def _docker_default(text: str, substitution: str, sep: str, env: Mapping[str, st
     return default if value is None or (sep == ":-" and value == "") else value
 
 
-def _docker_required(substitution: str, sep: str, env: Mapping[str, str],
-                     unset: set[str]) -> str:
-    """``NAME:?message`` / ``NAME?message``: unset is reported with the other unset names."""
+def _docker_required(substitution: str, sep: str, env: Mapping[str, str]) -> str:
+    """``NAME:?message`` / ``NAME?message``: refused, carrying the message, when unset."""
     name, message = substitution.split(sep, 1)
     value = env.get(name)
-    if value is None:
-        unset.add(name)
-        return ""
-    if sep == ":?" and value == "":
-        raise _Refused(f"required variable {name} is empty: {message}")
+    if value is None or (sep == ":?" and value == ""):
+        # Docker's words, empty or unset alike.
+        raise _Required(f"required variable {name} is missing a value: {message}")
     return value
 
 
@@ -99,7 +114,7 @@ def _docker_value(text: str, substitution: str, env: Mapping[str, str],
             return _docker_default(text, substitution, sep, env)
     for sep in (":?", "?"):
         if sep in substitution:
-            return _docker_required(substitution, sep, env, unset)
+            return _docker_required(substitution, sep, env)
     if substitution not in env:
         unset.add(substitution)
     return env.get(substitution, "")
@@ -111,9 +126,10 @@ def docker_interpolate(text: str, env: Mapping[str, str], unset: set[str]) -> st
     A port of docker/cli's template substitution, so ccci plans with the values that
     will be deployed: ``${A:-d}`` when A is unset or empty, ``${A-d}`` when unset,
     ``${A:?msg}``/``${A?msg}`` required. Variables used without a default and not in
-    ``env`` are added to ``unset``. Raises _Refused where docker refuses the text, and
-    for a default containing ``$``: docker deploys ``${A:-${B}}`` as ``${B}`` or as
-    A's value plus ``}``, never as B, so a nested default is refused here.
+    ``env`` become a blank string, as in Docker, and are added to ``unset`` so the
+    caller can warn. Raises _Refused where docker refuses the text (a required
+    variable missing too), and for a default containing ``$``: docker deploys
+    ``${A:-${B}}`` as ``${B}`` or as A's value plus ``}``, never as B.
     """
 
     def substitute(match: re.Match[str]) -> str:
@@ -127,68 +143,102 @@ def docker_interpolate(text: str, env: Mapping[str, str], unset: set[str]) -> st
     return _DOCKER_VAR.sub(substitute, text)
 
 
-def _interpolate(node: Any, env: Mapping[str, str], unset: set[str], path: str) -> Any:
-    """Interpolate every string value (not keys, as docker does); _Refused names ``path``."""
+@dataclass
+class Interpolated:
+    """What interpolating one file found: blanks by path, and refused strings."""
+
+    blanks: dict[str, list[str]] = field(default_factory=dict)
+    refused: list[tuple[str, str, str]] = field(default_factory=list)  # rule, path, message
+
+
+def _interpolate(node: Any, env: Mapping[str, str], seen: Interpolated, path: str) -> Any:
+    """Interpolate every string value (not keys, as docker does), noting what happened.
+
+    A refused string is kept as written and noted with its ``path``, so every problem
+    of a file is found in one pass; an unset variable is noted under its path.
+    """
     if isinstance(node, str):
+        unset: set[str] = set()
         try:
-            return docker_interpolate(node, env, unset)
+            value = docker_interpolate(node, env, unset)
         except _Refused as exc:
-            raise _Refused(f"{path}: {exc}") from None
+            seen.refused.append((exc.rule, path, str(exc)))
+            return node
+        if unset:
+            seen.blanks[path] = sorted(unset)
+        return value
     if isinstance(node, list):
-        return [_interpolate(item, env, unset, f"{path}[{i}]") for i, item in enumerate(node)]
+        return [_interpolate(item, env, seen, f"{path}[{i}]") for i, item in enumerate(node)]
     if isinstance(node, dict):
         return {
-            key: _interpolate(value, env, unset, f"{path}.{key}" if path else str(key))
+            key: _interpolate(value, env, seen, f"{path}.{key}" if path else str(key))
             for key, value in node.items()
         }
     return node
 
 
-def read_compose_file(recipe_dir: Path, name: str, env: Mapping[str, str]) -> dict[str, Any]:
-    """One compose file of the recipe, checked and interpolated with ``env``.
-
-    Raises BadInput naming the file: outside the recipe, missing, invalid YAML, a
-    section of the wrong shape, or variables that ``env`` does not set.
-    """
+def _load_yaml(recipe_dir: Path, name: str) -> dict[str, Any]:
+    """The file's YAML as a mapping; RecipeProblem (compose.file) naming what is wrong."""
     if Path(name).is_absolute() or ".." in Path(name).parts:
-        raise BadInput(f"compose file {name!r} is outside the recipe")
+        raise problem("compose.file", f"compose file {name!r} is outside the recipe",
+                      file=name)
     path = recipe_dir / name
     if not path.is_file():
-        raise BadInput(f"compose file {name} not found in the recipe (from COMPOSE_FILE)")
+        raise problem("compose.file", f"compose file {name} not found in the recipe "
+                      "(from COMPOSE_FILE)", file=name, key="COMPOSE_FILE")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise BadInput(f"compose file {name} is not valid YAML: {exc}") from None
+        raise problem("compose.file", f"compose file {name} is not valid YAML: {exc}",
+                      file=name) from None
     if not isinstance(data, dict):
-        raise BadInput(f"compose file {name} is not a YAML mapping")
+        raise problem("compose.file", f"compose file {name} is not a YAML mapping", file=name)
     for section in SECTIONS:
         if not isinstance(data.get(section) or {}, dict):
-            raise BadInput(f"compose file {name}: '{section}' must be a mapping")
-    unset: set[str] = set()
-    try:
-        data = _interpolate(data, env, unset, "")
-    except _Refused as exc:
-        raise BadInput(f"compose file {name}: {exc}") from None
-    if unset:
-        raise BadInput(
-            f"compose file {name} needs {', '.join(sorted(unset))}, which nothing sets "
-            "(.env.sample, abra.sh, or the recipe's EXTRA_ENV)"
-        )
+            raise problem("compose.file", f"compose file {name}: '{section}' must be a "
+                          "mapping", file=name, key=section)
+    return data
+
+
+def read_compose_file(recipe_dir: Path, name: str, env: Mapping[str, str],
+                      findings: Findings | None = None) -> dict[str, Any]:
+    """One compose file of the recipe, checked and interpolated with ``env``.
+
+    Raises RecipeProblem naming the file when it cannot be read (outside the recipe,
+    missing, invalid YAML, a section of the wrong shape). What interpolation finds
+    (refused text, blanks that break the deploy, unset variables) goes to
+    ``findings``; without ``findings`` any error among it is raised at once.
+    """
+    data = _load_yaml(recipe_dir, name)
+    seen = Interpolated()
+    data = _interpolate(data, env, seen, "")
+    found = findings if findings is not None else Findings()
+    for rule, path, message in seen.refused:
+        found.add(rule, f"compose file {name}: {path}: {message}", file=name, key=path)
+    found.extend(value_findings(name, data, seen.blanks))
+    if findings is None:
+        found.raise_errors()
     return data
 
 
 def load_compose(
-    recipe_dir: Path, compose_files: list[str], env: Mapping[str, str]
+    recipe_dir: Path, compose_files: list[str], env: Mapping[str, str],
+    findings: Findings | None = None,
 ) -> ComposeProject:
-    """Read and merge ``compose_files`` in order, as ``docker stack deploy -c ...`` would."""
+    """Read and merge ``compose_files`` in order, as ``docker stack deploy -c ...`` would.
+
+    Findings of each file go to ``findings``; without it, errors are raised at once.
+    """
     if not compose_files:
-        raise BadInput("COMPOSE_FILE names no compose file")
+        raise problem("compose.file", "COMPOSE_FILE names no compose file", key="COMPOSE_FILE")
+    found = findings if findings is not None else Findings()
     project: ComposeProject | None = None
     for name in compose_files:
-        data = read_compose_file(recipe_dir, name, env)
+        data = read_compose_file(recipe_dir, name, env, found)
         if project is None:
             if not data.get("services"):
-                raise BadInput(f"compose file {name} defines no services")
+                raise problem("compose.file", f"compose file {name} defines no services",
+                              file=name, key="services")
             project = ComposeProject(files=[], version=str(data.get("version", "3.8")))
         for section in SECTIONS:
             target = getattr(project, section)
@@ -196,6 +246,8 @@ def load_compose(
                 target.setdefault(key, {})
                 _merge(target[key], value or {})
         project.files.append(recipe_dir / name)
+    if findings is None:
+        found.raise_errors()
     assert project is not None
     return project
 
@@ -205,13 +257,15 @@ def http_endpoint(project: ComposeProject) -> tuple[str, int]:
     found = []
     for name, service in project.services.items():
         for label, value in labels_of(service).items():
-            if _PORT_LABEL.match(label):
+            if PORT_LABEL.match(label):
                 if not value.isdigit():
-                    raise BadInput(f"service {name}: {label}={value!r} is not a port number")
+                    raise problem("compose.port", f"service {name}: {label}={value!r} is not "
+                                  "a port number", key=f"services.{name}.deploy.labels")
                 found.append((name, int(value)))
     if not found:
-        raise BadInput(
+        raise problem(
+            "compose.http-port",
             "no service has a traefik.http.services.<name>.loadbalancer.server.port label, "
-            "so ccci cannot tell which port serves HTTP"
+            "so ccci cannot tell which port serves HTTP",
         )
     return found[0]

@@ -30,7 +30,7 @@ from ccci.leases import lease_port
 from ccci.names import check_domain, check_recipe_name, stack_name
 from ccci.rundir import RunDir
 from ccci.upgrade_path import upgrade_path
-from ccci.versions import sort_versions
+from ccci.versions import sort_versions, tag_findings
 from ccci.worktree import overlay_worktree
 
 TARGET = "target"
@@ -57,6 +57,8 @@ class DeployPlan:
     networks: list[str]
     backup_services: list[str] = field(default_factory=list)
     timeout_label: int | None = None
+    # Findings that do not block the deploy (ccci.findings), as dicts.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +101,8 @@ class RunContext:
     expected_na: dict[str, str] = field(default_factory=dict)
     versions: list[str] = field(default_factory=list)
     created: str = ""
+    # Planning's warnings (ccci.findings) for the run's results; errors refuse the run.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def target(self) -> dict[str, Any]:
@@ -177,7 +181,10 @@ def _timeout_label(labels: dict[str, dict[str, str]], stack: str) -> int | None:
 def make_plan(
     name: str, checkout: Path, commit: str, domain: str, config: RecipeConfig
 ) -> DeployPlan:
-    """Plan the deploy of one checked-out version; BadInput on any problem."""
+    """Plan the deploy of one checked-out version.
+
+    RecipeProblem (BadInput) listing every error found; warnings are kept in the plan.
+    """
     deploy = plan_deploy(
         checkout, domain, env_overrides(config, "EXTRA_ENV", domain), config.get("COMPOSE_FILE")
     )
@@ -206,6 +213,7 @@ def make_plan(
             if svc_labels.get("backupbot.backup", "").lower() == "true"
         ),
         timeout_label=_timeout_label(labels, stack_name(domain)),
+        warnings=[w.as_dict() for w in deploy.warnings],
     )
 
 
@@ -293,9 +301,17 @@ def create_run(
         worktree_changes=changes, expected_na=dict(config.get("EXPECTED_NA")),
         versions=[v.tag for v in sort_versions(all_tags)],
         created=stamp.isoformat(timespec="seconds"),
+        warnings=planning_warnings(plans, all_tags),
     )
     context.save()
     return context
+
+
+def planning_warnings(plans: dict[str, dict[str, Any]], tags: list[str]) -> list[dict[str, Any]]:
+    """Every plan's warnings, each saying its plan, then the tags that are not releases."""
+    found = [{**warning, "plan": name} for name, plan in plans.items()
+             for warning in plan.get("warnings", [])]
+    return found + [f.as_dict() for f in tag_findings(tags)]
 
 
 def _plan_tag(

@@ -8,13 +8,14 @@ the deploy needs: the compose chain, the secrets to generate, the HTTP endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ccci.compose import ComposeProject, http_endpoint, load_compose
 from ccci.envfile import parse_dotenv
-from ccci.errors import BadInput
+from ccci.errors import CcciError
+from ccci.findings import Finding, Findings, RecipeProblem, problem
 from ccci.names import docker_object_name, secret_key_name, stack_name
 
 DEFAULT_SECRET_LENGTH = 32
@@ -41,6 +42,7 @@ class DeployEnv:
     project: ComposeProject
     http_service: str
     http_port: int
+    warnings: list[Finding]
 
 
 def _read(path: Path) -> str:
@@ -50,21 +52,28 @@ def _read(path: Path) -> str:
 def build_env(
     recipe_dir: Path, domain: str, overrides: Mapping[str, str] | None = None
 ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """The deploy environment and the per-key comment modifiers of ``.env.sample``."""
+    """The deploy environment and the per-key comment modifiers of ``.env.sample``.
+
+    RecipeProblem (env.pinned, env.file) when it cannot be built.
+    """
     overrides = {k: str(v) for k, v in (overrides or {}).items()}
     clash = sorted(set(overrides) & set(PINNED))
     if clash:
-        raise BadInput(f"EXTRA_ENV may not set {', '.join(clash)}: ccci sets them per run")
+        raise problem("env.pinned", f"EXTRA_ENV may not set {', '.join(clash)}: ccci sets "
+                      "them per run", key="EXTRA_ENV")
     base = {"DOMAIN": domain, "STACK_NAME": stack_name(domain), **overrides}
     pinned = frozenset(base)
     sample = recipe_dir / ".env.sample"
     if not sample.is_file():
-        raise BadInput("the recipe has no .env.sample")
-    dotenv = parse_dotenv(sample.read_text(), base, pinned=pinned, source=".env.sample")
-    env = {**base, **dotenv.values}
-    abra = parse_dotenv(
-        _read(recipe_dir / "abra.sh"), env, pinned=pinned, source="abra.sh", exports_only=True
-    )
+        raise problem("env.file", "the recipe has no .env.sample", file=".env.sample")
+    try:
+        dotenv = parse_dotenv(sample.read_text(), base, pinned=pinned, source=".env.sample")
+        env = {**base, **dotenv.values}
+        abra = parse_dotenv(_read(recipe_dir / "abra.sh"), env, pinned=pinned,
+                            source="abra.sh", exports_only=True)
+    except CcciError as exc:
+        where = "abra.sh" if str(exc).startswith("abra.sh") else ".env.sample"
+        raise problem("env.file", str(exc), file=where) from None
     env.update(abra.values)
     return env, dotenv.modifiers
 
@@ -80,12 +89,12 @@ def declared_secrets(
             continue
         mods = modifiers.get(key, {})
         if mods.get("generate", "true").lower() == "false":
-            raise BadInput(
-                f"secret {name} is marked generate=false; ccci can only generate secrets"
-            )
+            raise problem("secret.generate", f"secret {name} is marked generate=false; ccci "
+                          "can only generate secrets", file=".env.sample", key=key)
         length = mods.get("length", str(DEFAULT_SECRET_LENGTH))
         if not length.isdigit() or not 8 <= int(length) <= 4096:
-            raise BadInput(f"secret {name}: length={length} must be a number from 8 to 4096")
+            raise problem("secret.length", f"secret {name}: length={length} must be a number "
+                          "from 8 to 4096", file=".env.sample", key=key)
         docker_name = docker_object_name(env["STACK_NAME"], name, version)
         specs.append(SecretSpec(name, version, docker_name, int(length)))
     return specs
@@ -103,11 +112,26 @@ def plan_deploy(
     overrides: Mapping[str, str] | None = None,
     extra_compose: list[str] | None = None,
 ) -> DeployEnv:
-    """Check the recipe at ``recipe_dir`` and plan its deploy; BadInput on any problem."""
+    """Check the recipe at ``recipe_dir`` and plan its deploy.
+
+    Every error found is raised together as one RecipeProblem (nothing deploys); the
+    warnings (an unset variable Docker deploys as blank) come back with the plan.
+    """
     env, modifiers = build_env(recipe_dir, domain, overrides)
     chain = compose_chain(env, extra_compose)
     env["COMPOSE_FILE"] = ":".join(chain)
-    project = load_compose(recipe_dir, chain, env)
-    secrets = declared_secrets(env, modifiers)
+    findings = Findings()
+    project = load_compose(recipe_dir, chain, env, findings)
+    secrets = _collect(findings, lambda: declared_secrets(env, modifiers))
+    findings.raise_errors()
     service, port = http_endpoint(project)
-    return DeployEnv(env, chain, secrets, project, service, port)
+    return DeployEnv(env, chain, secrets or [], project, service, port, findings.warnings)
+
+
+def _collect[T](findings: Findings, step: Callable[[], T]) -> T | None:
+    """``step()``, or None with its RecipeProblem added to ``findings``."""
+    try:
+        return step()
+    except RecipeProblem as exc:
+        findings.extend(exc.findings)
+        return None

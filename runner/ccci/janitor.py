@@ -178,7 +178,8 @@ def _unfinished_result(record: RunDir, run_id: str, reason: str) -> RunResult:
         context = record.context_data()
     except RecordError:
         context = {}
-    interrupted = TierResult("failed", f"interrupted: {reason}")
+    # The run's process died (a killed job, a lost machine): not the recipe's doing.
+    interrupted = TierResult("failed", f"interrupted: {reason}", failure_kind="infrastructure")
     tiers = {tier: TierResult("passed") if status == "passed" else interrupted
              for tier, status in record.tiers().latest().items()}
     deploys = record.deploys()

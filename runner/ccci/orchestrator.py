@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
@@ -21,6 +22,7 @@ from ccci import active_runs, paths
 from ccci.ansible import PlaybookRunner, StageRun, swarm_hosts
 from ccci.context import RunContext, create_run, default_domain, new_run_id
 from ccci.errors import BadInput, CcciError
+from ccci.failures import HARNESS, INFRASTRUCTURE, classify_stage
 from ccci.gates import gate
 from ccci.janitor import janitor_pass, registry_host
 from ccci.leases import lease_domain, lease_port, port_bound_locally
@@ -32,6 +34,8 @@ from ccci.rundir import RunDir
 
 AVAILABLE_TIERS = ("install", "upgrade", "backup", "restore")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+# Only infrastructure failed (registry, network, host): a CI job may retry the run.
+EXIT_INFRASTRUCTURE = 3
 RunnerFactory = Callable[..., PlaybookRunner]
 
 
@@ -208,6 +212,9 @@ class Orchestrator:
             f"run {context.run_id}: {context.recipe} at {context.commit[:10]} "
             f"({context.version or 'untagged'}) as {context.domain}"
         )
+        result.warnings = list(context.warnings)
+        for warning in context.warnings:
+            self.progress.info(f"warning: {warning['code']} {warning['message']}")
 
     def _stage(
         self, runner: PlaybookRunner, stage: str, context: RunContext, *, cancellable: bool = True
@@ -226,8 +233,19 @@ class Orchestrator:
             if closed:
                 result.tiers[tier] = TierResult(closed.status, closed.reason)
                 continue
-            stage = self._stage(runner, tier, context)
-            result.tiers[tier] = self._verdict(tier, stage, context)
+            result.tiers[tier] = self._tier(tier, context, runner)
+
+    def _tier(self, tier: str, context: RunContext, runner: PlaybookRunner) -> TierResult:
+        """One tier's stage and verdict; a crash of ccci's own code is a harness error.
+
+        The run goes on to the next tier and to teardown, and results.json says where
+        ccci broke, instead of a traceback and no record.
+        """
+        try:
+            return self._verdict(tier, self._stage(runner, tier, context), context)
+        except Exception as exc:  # any bug of ccci's, recorded as such
+            self.progress.info(f"error: ccci failed in the {tier} tier: {exc!r}")
+            return harness_error(f"ccci failed in the {tier} tier", exc)
 
     def _verdict(self, tier: str, stage: StageRun, context: RunContext) -> TierResult:
         details: dict[str, Any] = {"artifacts": stage.artifact_dir}
@@ -235,12 +253,15 @@ class Orchestrator:
         if stage.failures:
             details["failures"] = stage.failures
         if stage.status == "canceled":
-            return TierResult("failed", "interrupted", stage.duration, details)
+            return TierResult("failed", "interrupted", stage.duration, details,
+                              failure_kind=INFRASTRUCTURE)
         if stage.ok and not RunDir(context.run_dir).tiers().passed(tier):
             return TierResult("failed", f"the {tier} stage ended without recording that the "
-                              "tier passed: no evidence", stage.duration, details)
-        status = "passed" if stage.ok else "failed"
-        return TierResult(status, stage.reason(), stage.duration, details)
+                              "tier passed: no evidence", stage.duration, details,
+                              failure_kind=HARNESS)
+        if stage.ok:
+            return TierResult("passed", "", stage.duration, details)
+        return failed_tier(stage, details)
 
     def _keep_or_teardown(
         self, result: RunResult, context: RunContext, runner: PlaybookRunner
@@ -251,10 +272,14 @@ class Orchestrator:
             )
             return
         # Never cancelled: a second Ctrl-C must not leave the app behind.
-        stage = self._stage(runner, "teardown", context, cancellable=False)
-        status = "passed" if stage.ok else "failed"
-        result.teardown = TierResult(status, stage.reason(), stage.duration,
-                                     {"failures": stage.failures} if stage.failures else {})
+        try:
+            stage = self._stage(runner, "teardown", context, cancellable=False)
+        except Exception as exc:  # the run's record must still be written
+            result.teardown = harness_error("ccci failed in the teardown", exc)
+            return
+        details = {"failures": stage.failures} if stage.failures else {}
+        result.teardown = (TierResult("passed", "", stage.duration, details) if stage.ok
+                           else failed_tier(stage, details))
 
     def _finish(self, result: RunResult, folder: Path, started: float) -> tuple[RunResult, Path]:
         record = RunDir(folder)
@@ -271,14 +296,35 @@ class Orchestrator:
         return result, path
 
 
+def failed_tier(stage: StageRun, details: dict[str, Any]) -> TierResult:
+    """A failed stage's verdict: its reason, with the kind and hint ``ccci.failures`` gives."""
+    reason = stage.reason()
+    found = classify_stage(stage.status, stage.failures, reason)
+    return TierResult("failed", reason, stage.duration, details,
+                      failure_kind=found.kind, hint=found.hint)
+
+
+def harness_error(where: str, exc: Exception) -> TierResult:
+    """A crash of ccci's own code, with its traceback in the details for the bug report."""
+    trace = "".join(traceback.format_exception(exc)).rstrip()
+    return TierResult("error", f"{where}: {type(exc).__name__}: {exc}",
+                      details={"traceback": trace}, failure_kind=HARNESS,
+                      hint="a bug in ccci: report it with this run's results.json")
+
+
 def exit_code(result: RunResult, *, interrupted: bool) -> int:
-    """0 passed; 1 a tier, the run or the teardown failed; 130 interrupted."""
+    """0 passed; 3 only infrastructure failed (retry); 1 otherwise failed; 130 interrupted.
+
+    A teardown that did not pass counts as a failure of its kind; a run-level error
+    (refused input) is set before this is asked.
+    """
     if interrupted:
         return EXIT_INTERRUPTED
-    failed = any(t.status in ("failed", "error") for t in result.tiers.values())
-    failed = failed or bool(result.error)
-    failed = failed or (result.teardown is not None and result.teardown.status != "passed")
-    return EXIT_FAILED if failed else EXIT_OK
+    if result.error:
+        return EXIT_FAILED
+    if not result.failed_tiers:
+        return EXIT_OK
+    return EXIT_INFRASTRUCTURE if result.failure_kind == INFRASTRUCTURE else EXIT_FAILED
 
 
 def tier_details(tier: str, context: RunContext, record: RunDir) -> dict[str, Any]:
@@ -317,12 +363,19 @@ def upgrade_details(context: RunContext, record: RunDir) -> dict[str, Any]:
 def summary(result: RunResult) -> str:
     """A few lines for the end of the run."""
     lines = [f"{result.recipe}: level {result.level_text}"]
-    for name, tier in result.tiers.items():
-        reason = f" ({tier.reason})" if tier.reason else ""
-        lines.append(f"  {name:<10} {tier.status}{reason}")
+    tiers = dict(result.tiers)
     if result.teardown:
-        lines.append(f"  {'teardown':<10} {result.teardown.status}")
+        tiers["teardown"] = result.teardown
+    for name, tier in tiers.items():
+        kind = f" [{tier.failure_kind}]" if tier.failed and tier.failure_kind else ""
+        reason = f" ({tier.reason})" if tier.reason else ""
+        lines.append(f"  {name:<10} {tier.status}{kind}{reason}")
+        if tier.failed and tier.hint:
+            lines.append(f"  {'':<10} how to fix: {tier.hint}")
     if result.error:
         lines.append(f"  error: {result.error}")
+    if result.exit_code == EXIT_INFRASTRUCTURE:
+        lines.append("  only infrastructure failed (registry, network, host): "
+                     f"exit {EXIT_INFRASTRUCTURE}, worth a retry")
     return "\n".join(lines)
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ccci.failures import run_kind
 from ccci.levels import level
 from ccci.rundir import RunDir
 
@@ -19,6 +20,14 @@ class TierResult:
     reason: str = ""
     duration: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    # For a failed tier: recipe, infrastructure or harness (ccci.failures), and how to
+    # fix it when the cause is a known one.
+    failure_kind: str | None = None
+    hint: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "error")
 
 
 @dataclass
@@ -44,6 +53,8 @@ class RunResult:
     exit_code: int = 0
     # Set when the janitor tore the run down after its process died: at, by, reason.
     reaped: dict[str, str] | None = None
+    # Planning's warnings (ccci.findings: code, message, file, key, fix), shown and kept.
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def level(self) -> int:
@@ -60,8 +71,24 @@ class RunResult:
         """The level as people read it: "L3, upgrade n/a"."""
         return ", ".join([f"L{self.level}", *(f"{t} n/a" for t in self.not_applicable)])
 
+    @property
+    def failed_tiers(self) -> list[TierResult]:
+        """Failed tiers, and the teardown when it failed."""
+        found = [t for t in self.tiers.values() if t.failed]
+        return found + ([self.teardown] if self.teardown and self.teardown.failed else [])
+
+    @property
+    def failure_kind(self) -> str | None:
+        """The run's kind of failure: ``infrastructure`` only when every failure is."""
+        return run_kind(t.failure_kind for t in self.failed_tiers)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["failure_kind"] = self.failure_kind
+        for tier in [*data["tiers"].values(), data["teardown"] or {}]:
+            for key in ("failure_kind", "hint"):  # only failed tiers carry them
+                if key in tier and not tier[key]:
+                    del tier[key]
         data["level"] = self.level
         data["level_text"] = self.level_text
         data["not_applicable"] = self.not_applicable
@@ -92,10 +119,11 @@ def write_junit(result: RunResult, record: RunDir) -> Path:
             suite, "testcase", classname=result.recipe, name=name, time=f"{tier.duration:.3f}"
         )
         first_line = (tier.reason.splitlines() or [""])[0]
-        if tier.status in ("failed", "error"):
+        if tier.failed:
             tag = "failure" if tier.status == "failed" else "error"
-            node = ET.SubElement(case, tag, message=first_line)
-            node.text = tier.reason
+            node = ET.SubElement(case, tag, message=first_line,
+                                 type=tier.failure_kind or "unclassified")
+            node.text = tier.reason + (f"\nhow to fix: {tier.hint}" if tier.hint else "")
         elif tier.status in ("skipped", "not_run"):
             ET.SubElement(case, "skipped", message=first_line or tier.status)
     written = suite.findall("testcase")

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ccci.errors import BadInput
-from ccci.versions import parse_version, previous_versions
+from ccci.findings import problem
+from ccci.versions import parse_version, previous_versions, sort_versions
+
+NO_RELEASE = ("the recipe has no release tag (<semver>+<upstream>, e.g. 1.2.0+3.4), so "
+              "there is no published version to upgrade from")
 
 
 @dataclass(frozen=True)
@@ -36,26 +39,38 @@ def upgrade_path(
     arguments are checked first, so bad input is refused even when the target has
     no version to upgrade to.
     """
-    if hops_back is not None and hops_back < 0:
-        raise BadInput(f"--upgrade-from {hops_back}: must be a number of versions, 1 or more")
-    if pinned_base and hops_back:
-        raise BadInput("UPGRADE_BASE_VERSION and --upgrade-from cannot be used together")
-    if pinned_base and pinned_base not in tags:
-        raise BadInput(f"UPGRADE_BASE_VERSION {pinned_base} is not a published version")
+    releases = [v.tag for v in sort_versions(tags)]
+    _check_arguments(releases, pinned_base, hops_back)
+    if not releases:
+        return UpgradePath(skip_reason=NO_RELEASE)
     if target is None or parse_version(target) is None:
-        return UpgradePath(skip_reason="the version under test has no version label or tag")
+        return UpgradePath(skip_reason="the version under test has no version label or "
+                           "release tag")
     earlier = [v.tag for v in previous_versions(tags, target)]
     if pinned_base:
         if pinned_base not in earlier:
-            raise BadInput(f"UPGRADE_BASE_VERSION {pinned_base} is not below {target}")
+            raise problem("upgrade.base", f"UPGRADE_BASE_VERSION {pinned_base} is not below "
+                          f"{target}", key="UPGRADE_BASE_VERSION")
         return UpgradePath(versions=(pinned_base,))
     if hops_back:
         if hops_back > len(earlier):
-            raise BadInput(
-                f"--upgrade-from {hops_back}: only {len(earlier)} published version(s) "
-                f"below {target}"
-            )
+            raise problem("upgrade.base", f"--upgrade-from {hops_back}: only {len(earlier)} "
+                          f"published version(s) below {target}")
         return UpgradePath(versions=tuple(earlier[-hops_back:]))
     if not earlier:
         return UpgradePath(skip_reason=f"no published version below {target}")
     return UpgradePath(versions=(earlier[-1],))
+
+
+def _check_arguments(releases: list[str], pinned_base: str | None,
+                     hops_back: int | None) -> None:
+    """Refuse what can be refused without a target, so bad input never passes silently."""
+    if hops_back is not None and hops_back < 0:
+        raise problem("upgrade.base", f"--upgrade-from {hops_back}: must be a number of "
+                      "versions, 1 or more")
+    if pinned_base and hops_back:
+        raise problem("upgrade.base", "UPGRADE_BASE_VERSION and --upgrade-from cannot be "
+                      "used together", key="UPGRADE_BASE_VERSION")
+    if pinned_base and pinned_base not in releases:
+        raise problem("upgrade.base", f"UPGRADE_BASE_VERSION {pinned_base} is not a published "
+                      "version (a release tag <semver>+<upstream>)", key="UPGRADE_BASE_VERSION")

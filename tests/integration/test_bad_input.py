@@ -52,9 +52,10 @@ def _drop_compose(repo):
     (repo / "compose.yml").unlink()
 
 
-def _needs_unset_variable(repo):
+def _blank_image_tag(repo):
+    """An unset variable is a blank (a warning) unless the blank breaks the deploy."""
     text = (repo / "compose.yml").read_text()
-    (repo / "compose.yml").write_text(text.replace("${DOMAIN}", "${CCCI_NOBODY_SETS_THIS}", 1))
+    (repo / "compose.yml").write_text(text.replace("nginx:1.22", "nginx:${CCCI_NOBODY_SETS_THIS}"))
 
 
 @pytest.mark.parametrize(
@@ -62,7 +63,9 @@ def _needs_unset_variable(repo):
     [
         (_break_yaml, "compose file compose.yml is not valid YAML"),
         (_drop_compose, "compose file compose.yml not found"),
-        (_needs_unset_variable, "needs CCCI_NOBODY_SETS_THIS, which nothing sets"),
+        (_blank_image_tag, "CCCI-E205 compose file compose.yml: services.app.image: image "
+                           "'ccci-example/nginx:' is not a valid reference because "
+                           "CCCI_NOBODY_SETS_THIS is not set"),
     ],
 )
 def test_refused_recipes(ccci, docker_client, recipes_dir, tmp_path, edit, message):

@@ -77,6 +77,7 @@ def test_new_image_that_cannot_start_fails_the_upgrade_not_the_install(
     assert upgrade["status"] == "failed"
     assert "Wait for the stack to converge" in upgrade["reason"]
     assert "No such image: ccci-example/nginx:9.99-missing" in upgrade["reason"]
+    assert upgrade["failure_kind"] == "recipe" and "build or push it" in upgrade["hint"]
     assert results["level"] == 1
     _assert_clean(call, docker_client)
 

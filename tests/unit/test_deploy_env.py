@@ -6,6 +6,7 @@ import pytest
 
 from ccci.deploy_env import plan_deploy
 from ccci.errors import BadInput
+from ccci.findings import RecipeProblem
 
 COMPOSE = """\
 version: "3.8"
@@ -79,11 +80,27 @@ def test_invalid_yaml(recipe):
         plan_deploy(recipe, "a.ccci.test")
 
 
-def test_variable_nothing_sets(recipe):
+def test_a_variable_nothing_sets_is_blank_and_a_warning(recipe):
+    """Docker deploys a blank string and warns; so does the plan (it once refused)."""
     (recipe / "compose.postgres.yml").write_text(POSTGRES + '    environment: ["X=${DB_TUNING}"]\n'
                                               + "# ${IN_A_COMMENT}\n")
-    with pytest.raises(BadInput, match=r"compose.postgres.yml needs DB_TUNING, which nothing sets"):
+    plan = plan_deploy(recipe, "a.ccci.test")
+    assert plan.project.services["db"]["environment"] == ["X="]
+    [warning] = plan.warnings
+    assert (warning.code, warning.file, warning.key) == ("CCCI-W201", "compose.postgres.yml",
+                                                         "DB_TUNING")
+
+
+def test_every_error_is_refused_together_with_its_code(recipe):
+    (recipe / "compose.postgres.yml").write_text(
+        POSTGRES.replace("postgres:15", "postgres:${PG_TAG}")
+        + '    environment: ["X=${DB_TUNING:?set DB_TUNING for this host}"]\n')
+    with pytest.raises(RecipeProblem) as refused:
         plan_deploy(recipe, "a.ccci.test")
+    assert [f.code for f in refused.value.findings] == ["CCCI-E204", "CCCI-E205"]
+    text = str(refused.value)
+    assert "required variable DB_TUNING is missing a value: set DB_TUNING for this host" in text
+    assert "because PG_TAG is not set" in text and "fix: " in text
 
 
 def test_no_http_port_label(recipe):

@@ -175,7 +175,7 @@ def test_a_run_without_results_gets_them_from_its_records(tmp_path):
     assert results["tiers"]["install"]["status"] == "passed"
     assert results["tiers"]["backup"] == {
         "status": "failed", "reason": "interrupted: process 42 is gone", "duration": 0.0,
-        "details": {}}
+        "details": {}, "failure_kind": "infrastructure"}
     assert results["level"] == 1
 
 

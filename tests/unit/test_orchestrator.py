@@ -18,10 +18,12 @@ from ccci.examples import materialize_all
 from ccci.orchestrator import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
+    EXIT_INFRASTRUCTURE,
     EXIT_INTERRUPTED,
     EXIT_OK,
     Orchestrator,
     RunRequest,
+    summary,
 )
 from ccci.progress import Progress
 from ccci.rundir import RunDir
@@ -47,8 +49,9 @@ class ScriptedRunner:
     """Plays each stage as scripted: its status, and the records a real stage leaves."""
 
     def __init__(self, outcomes: dict[str, str], on_stage=None, *, no_host=(),
-                 no_record=()) -> None:
+                 no_record=(), failures=None) -> None:
         self.outcomes = outcomes
+        self.failures = failures or {}
         self.no_host = no_host
         self.no_record = no_record
         self.on_stage = on_stage
@@ -73,7 +76,8 @@ class ScriptedRunner:
             record.record_backup({"ok": True, "snapshot_id": "snap"})
         if self.on_stage:
             self.on_stage(stage)
-        failures = [] if status == "successful" else [{"task": "t", "msg": f"{stage} broke"}]
+        failures = [] if status == "successful" else self.failures.get(
+            stage, [{"task": "t", "msg": f"{stage} broke"}])
         hosts = [] if stage in self.no_host else ["localhost"]
         return StageRun(stage, status, 0 if status == "successful" else 2, 0.1, failures,
                         hosts=hosts)
@@ -223,3 +227,68 @@ def test_an_upgrade_declared_not_applicable_deploys_the_version_under_test(tmp_p
     assert results["tiers"]["upgrade"] == {**results["tiers"]["upgrade"], "status": "skipped",
                                            "reason": "declared not applicable: "
                                                      "no upgrade path supported"}
+
+
+REGISTRY_DOWN = {
+    "task": "Pull the stack's images before deploying", "action":
+    "community.docker.docker_image_pull",
+    "msg": 'Error pulling image 127.0.0.1:5099/ccci/nginx:1.23 - 500 Server Error: Internal '
+           'Server Error ("Get "http://127.0.0.1:5099/v2/": dial tcp 127.0.0.1:5099: connect: '
+           'connection refused")'}
+LABELS_ONLY = {
+    "task": "Deploy the stack", "action": "community.docker.docker_stack",
+    "msg": "docker stack up deploy command failed", "rc": 1,
+    "detail": "failed to update config s_nginx_conf_v1: Error response from daemon: rpc error: "
+              "code = InvalidArgument desc = only updates to Labels are allowed"}
+
+
+def test_only_infrastructure_failures_exit_3_with_the_kind_in_the_summary():
+    runner = ScriptedRunner({"upgrade": "failed"}, failures={"upgrade": [REGISTRY_DOWN]})
+    result, results = _run(RunRequest("example-notes", tiers=("install", "upgrade")), runner)
+    upgrade = results["tiers"]["upgrade"]
+    assert upgrade["failure_kind"] == "infrastructure"
+    assert "connection refused" in upgrade["reason"]
+    assert "failure_kind" not in results["tiers"]["install"]
+    assert result.exit_code == EXIT_INFRASTRUCTURE == results["exit_code"]
+    assert results["failure_kind"] == "infrastructure"
+    text = summary(result)
+    assert "upgrade    failed [infrastructure] (Pull the stack's images" in text
+    assert "exit 3" in text
+
+
+def test_a_recipe_failure_next_to_an_infrastructure_one_exits_1():
+    runner = ScriptedRunner({"upgrade": "failed", "backup": "failed"},
+                            failures={"upgrade": [LABELS_ONLY], "backup": [REGISTRY_DOWN]})
+    result, results = _run(RunRequest("example-notes", tiers=("install", "upgrade", "backup")),
+                           runner)
+    upgrade = results["tiers"]["upgrade"]
+    assert upgrade["failure_kind"] == "recipe"
+    assert upgrade["reason"].endswith("desc = only updates to Labels are allowed")
+    assert "bump its *_VERSION" in upgrade["hint"]
+    assert "how to fix: a config or secret changed" in summary(result)
+    assert results["failure_kind"] == "recipe" and result.exit_code == EXIT_FAILED
+
+
+def test_an_unclassified_task_failure_is_the_harness():
+    runner = ScriptedRunner({"install": "failed"})
+    result, results = _run(RunRequest("example-site", tiers=("install",)), runner)
+    assert results["tiers"]["install"]["failure_kind"] == "harness"
+    assert result.exit_code == EXIT_FAILED
+
+
+def test_a_crash_of_ccci_code_is_a_harness_error_and_teardown_still_runs():
+    class Crashing(ScriptedRunner):
+        def run(self, stage, playbook, extravars, *, cancellable=True):
+            if stage == "install":
+                self.stages.append(stage)
+                raise KeyError("plans")
+            return super().run(stage, playbook, extravars, cancellable=cancellable)
+
+    runner = Crashing({})
+    result, results = _run(RunRequest("example-site", tiers=("install",)), runner)
+    install = results["tiers"]["install"]
+    assert runner.stages == ["install", "teardown"]
+    assert install["status"] == "error" and install["failure_kind"] == "harness"
+    assert install["reason"] == "ccci failed in the install tier: KeyError: 'plans'"
+    assert "Traceback" in install["details"]["traceback"]
+    assert result.exit_code == EXIT_FAILED

@@ -3,7 +3,7 @@
 import pytest
 
 from ccci.errors import BadInput
-from ccci.upgrade_path import upgrade_path
+from ccci.upgrade_path import NO_RELEASE, upgrade_path
 
 TAGS = ["1.0.0+1", "1.1.0+1", "1.10.0+1", "1.2.0+1", "not-a-version"]
 
@@ -70,3 +70,19 @@ def test_bad_arguments_are_refused_even_without_a_target_version():
         upgrade_path(TAGS, None, pinned_base="0.9.0+1")
     with pytest.raises(BadInput, match="cannot be used together"):
         upgrade_path(TAGS, None, pinned_base="1.0.0+1", hops_back=2)
+
+
+def test_without_any_release_tag_the_upgrade_is_skipped_with_a_reason():
+    for target in ("1.0.0+1", None):
+        path = upgrade_path(["v2.4.8", "latest"], target)
+        assert path.versions == ()
+        assert path.skip_reason == NO_RELEASE
+
+
+def test_a_tag_that_is_not_a_release_is_never_a_base():
+    tags = ["1.0.0+1", "v1.5.0", "1.6.0", "2.0.0+1"]
+    assert upgrade_path(tags, "2.0.0+1").versions == ("1.0.0+1",)
+    assert upgrade_path(tags, "2.0.0+1", hops_back=1).versions == ("1.0.0+1",)
+    with pytest.raises(BadInput, match=r"CCCI-E501 UPGRADE_BASE_VERSION v1.5.0 is not a "
+                                       r"published version \(a release tag"):
+        upgrade_path(tags, "2.0.0+1", pinned_base="v1.5.0")

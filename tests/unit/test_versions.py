@@ -1,6 +1,12 @@
 """Recipe version tags order by their semver part only."""
 
-from ccci.versions import parse_version, previous_versions, sort_versions
+from ccci.versions import (
+    not_releases,
+    parse_version,
+    previous_versions,
+    sort_versions,
+    tag_findings,
+)
 
 
 def test_order_by_semver_not_upstream():
@@ -31,3 +37,18 @@ def test_previous_versions_are_strictly_below():
     tags = ["1.0.0+1", "1.1.0+1", "1.2.0+1", "1.2.0+2"]
     assert [v.tag for v in previous_versions(tags, "1.2.0+2")] == ["1.0.0+1", "1.1.0+1"]
     assert previous_versions(tags, "1.0.0+1") == []
+
+
+def test_a_release_needs_both_parts_and_the_upstream_may_carry_suffixes():
+    for tag in ("1.0.0+1.0.6-social-amd64", "3.1.0+27.0.1-fpm", "0.1.0-rc.1+2_3"):
+        assert parse_version(tag) is not None, tag
+    for tag in ("2.0.0", "v2.4.8", "v2.4.8+1.0", "1.0+2", "latest", "1.0.0+"):
+        assert parse_version(tag) is None, tag
+
+
+def test_tags_that_are_not_releases_are_one_warning():
+    [warning] = tag_findings(["1.0.0+1", "v2.4.8", "latest", "2.0.0"])
+    assert (warning.code, warning.severity, warning.key) == ("CCCI-W401", "warning", "tags")
+    assert warning.message.endswith("never upgrade bases: 2.0.0, latest, v2.4.8")
+    assert tag_findings(["1.0.0+1", "1.1.0+27.0.1-fpm"]) == []
+    assert not_releases([]) == []

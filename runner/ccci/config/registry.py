@@ -73,6 +73,9 @@ FUNCTIONAL_TIER = "the functional tier"
 # Seconds a deploy may take to converge when neither the CI config nor the recipe says.
 DEFAULT_CONVERGE_TIMEOUT = 300
 
+# RESOLVE_IMAGE: docker stack deploy's --resolve-image choices.
+RESOLVE_IMAGE_MODES = ("always", "changed", "never")
+
 # Seconds one call of a hook (or one marker probe) may take unless the config says.
 DEFAULT_HOOK_TIMEOUT = 300
 
@@ -108,6 +111,22 @@ REGISTRY: dict[str, Key] = {
                "Seconds a deploy may take to converge; default: the largest "
                "coop-cloud.<stack>.timeout label of the versions the run deploys, else "
                f"{DEFAULT_CONVERGE_TIMEOUT}.", rules=(at_least(1),)),
+        _value("MAX_TASK_FAILURES", (int,), 3, "deploy_max_task_failures",
+               "Task failures of one service after which a deploy fails at once (a crash "
+               "loop). Failures count only while every other service has converged: an "
+               "app that exits until its database is up waits for it, within the deploy "
+               "timeout.", rules=(at_least(1),)),
+        _value("RESOLVE_IMAGE", (str,), "never", "deploy_resolve_image",
+               "Pull the stack's images from their registry: always (every deploy pulls "
+               "each image first, then deploys with docker stack deploy --resolve-image "
+               "always), changed (pulls only images the host lacks; Docker resolves only "
+               "changed references) or "
+               "never (images are on the host already, e.g. built there). A pull fails the "
+               "deploy at once with the registry's answer, before anything is deployed.",
+               rules=(Rule("always, changed or never", lambda value: None
+                           if value in RESOLVE_IMAGE_MODES
+                           else f"must be one of {', '.join(RESOLVE_IMAGE_MODES)}, "
+                                f"not {value!r}"),)),
         _value("HOOK_TIMEOUT", (int,), DEFAULT_HOOK_TIMEOUT, None,
                "Seconds one call of a hook or of a marker probe may take before it is "
                "killed (with every process it started) and fails its tier. READY_PROBE "
