@@ -14,7 +14,6 @@ import pytest
 
 from ccci.ansible import StageRun
 from ccci.context import load_run
-from ccci.examples import materialize_all
 from ccci.orchestrator import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -31,18 +30,7 @@ from ccci.rundir import RunDir
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def recipes(tmp_path_factory) -> Path:
-    dest = tmp_path_factory.mktemp("recipes")
-    materialize_all(ROOT / "examples" / "recipes", dest)
-    return dest
-
-
-@pytest.fixture(autouse=True)
-def _dirs(recipes, tmp_path, monkeypatch):
-    monkeypatch.setenv("CCCI_RECIPES_DIR", str(recipes))
-    monkeypatch.setenv("CCCI_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("CCCI_STATE_DIR", str(tmp_path / "state"))
+pytestmark = pytest.mark.usefixtures("isolated_run_dirs")
 
 
 class ScriptedRunner:

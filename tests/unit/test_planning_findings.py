@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from ccci.context import create_run
-from ccci.examples import materialize_all
 from ccci.orchestrator import EXIT_BAD_INPUT, EXIT_OK, RunRequest
 from ccci.upgrade_path import NO_RELEASE
 from tests.unit.test_orchestrator import ScriptedRunner, _run
@@ -22,18 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ROUTER = "Host(`${DOMAIN}`${EXTRA_DOMAINS})"
 
 
-@pytest.fixture(scope="module")
-def recipes(tmp_path_factory) -> Path:
-    dest = tmp_path_factory.mktemp("recipes")
-    materialize_all(ROOT / "examples" / "recipes", dest)
-    return dest
-
-
-@pytest.fixture(autouse=True)
-def _dirs(recipes, tmp_path, monkeypatch):
-    monkeypatch.setenv("CCCI_RECIPES_DIR", str(recipes))
-    monkeypatch.setenv("CCCI_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("CCCI_STATE_DIR", str(tmp_path / "state"))
+pytestmark = pytest.mark.usefixtures("isolated_run_dirs")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -58,8 +46,8 @@ def _extra_domains(repo: Path) -> None:
     assert ROUTER in compose.read_text()
 
 
-def test_the_extra_domains_rule_and_other_tags_are_warnings_in_results(recipes, tmp_path):
-    repo = _variant(recipes, tmp_path, _extra_domains)
+def test_the_extra_domains_rule_and_other_tags_are_warnings_in_results(example_recipes, tmp_path):
+    repo = _variant(example_recipes, tmp_path, _extra_domains)
     for tag in ("v2.4.8", "latest"):
         _git(repo, "tag", tag)
     result, results = _run(RunRequest("example-notes", tiers=("install",), repo=str(repo)),
@@ -74,12 +62,12 @@ def test_the_extra_domains_rule_and_other_tags_are_warnings_in_results(recipes, 
     assert unset["fix"] and tags["fix"]
 
 
-def test_a_recipe_without_release_tags_installs_and_skips_the_upgrade(recipes, tmp_path):
+def test_a_recipe_without_release_tags_installs_and_skips_the_upgrade(example_recipes, tmp_path):
     def untag(repo: Path) -> None:
         _git(repo, "tag", "-d", *_git(repo, "tag").split())
         _git(repo, "tag", "v2.4.8")
 
-    repo = _variant(recipes, tmp_path, untag)
+    repo = _variant(example_recipes, tmp_path, untag)
     context = create_run("example-notes", repo=str(repo), run_dir=tmp_path / "run",
                          upgrade=True, published_port=20999)
     assert context.upgrade_path == [] and context.upgrade_skip == NO_RELEASE
@@ -99,12 +87,13 @@ def test_a_recipe_without_release_tags_installs_and_skips_the_upgrade(recipes, t
     (lambda s: s.replace("PORT=8080", "PORT=${PORT:?say which port}"), "CCCI-E204",
      "required variable PORT is missing a value: say which port"),
 ])
-def test_a_blank_that_breaks_the_deploy_refuses_the_run(recipes, tmp_path, edit, code, text):
+def test_a_blank_that_breaks_the_deploy_refuses_the_run(example_recipes, tmp_path, edit, code,
+                                                         text):
     def change(repo: Path) -> None:
         compose = repo / "compose.yml"
         compose.write_text(edit(compose.read_text()))
 
-    repo = _variant(recipes, tmp_path, change)
+    repo = _variant(example_recipes, tmp_path, change)
     runner = ScriptedRunner({})
     result, results = _run(RunRequest("example-notes", tiers=("install",), repo=str(repo)),
                            runner)

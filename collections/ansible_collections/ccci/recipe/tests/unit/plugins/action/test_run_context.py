@@ -13,24 +13,12 @@ from ansible_collections.ccci.recipe.plugins.action import run_context
 
 from ccci import gates
 from ccci.context import create_run
-from ccci.examples import materialize_all
 from ccci.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[8]
 
 
-@pytest.fixture(scope="module")
-def recipes(tmp_path_factory) -> Path:
-    dest = tmp_path_factory.mktemp("recipes")
-    materialize_all(ROOT / "examples" / "recipes", dest)
-    return dest
-
-
-@pytest.fixture(autouse=True)
-def _dirs(recipes, tmp_path, monkeypatch):
-    monkeypatch.setenv("CCCI_RECIPES_DIR", str(recipes))
-    monkeypatch.setenv("CCCI_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("CCCI_STATE_DIR", str(tmp_path / "state"))
+pytestmark = pytest.mark.usefixtures("isolated_run_dirs")
 
 
 @pytest.fixture
