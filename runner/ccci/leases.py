@@ -100,6 +100,7 @@ def is_held(path: Path) -> bool:
 def port_bound_locally(port: int) -> bool:
     """Whether something on this machine already listens on ``port`` (any address)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is free
         try:
             sock.bind(("0.0.0.0", port))
         except OSError as exc:

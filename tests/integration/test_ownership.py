@@ -42,7 +42,8 @@ def test_a_second_run_with_the_same_domain_leaves_the_first_app_and_its_data(ccc
         install = second.results["tiers"]["install"]
         assert install["status"] == "failed" and "already exists" in install["reason"], install
         assert second.results["teardown"]["status"] == "passed"
-        assert second.rc == 1
+        # A stack already on the host is the shared host's state, not the recipe's fault.
+        assert install["failure_kind"] == "infrastructure" and second.rc == 3
 
         service.reload()
         assert service.attrs["Version"]["Index"] == version_before  # not redeployed

@@ -536,7 +536,9 @@ def classify_active(
         elif not task_is_current(task, service):
             problems.append(f"{_short(task)} runs an outdated spec")
         elif task_container_id(task) and task_container_id(task) in unhealthy:
-            problems.append(f"{_short(task)} container is unhealthy")
+            state = unhealthy.get(task_container_id(task), "unhealthy") \
+                if isinstance(unhealthy, dict) else "unhealthy"
+            problems.append(f"{_short(task)} container is {state}")
         else:
             good.append(task)
     return good, problems
@@ -672,8 +674,10 @@ def judge_service(
 
     ``nodes`` is the node list (needed for global mode; when None the nodes the
     orchestrator already placed tasks on are used). ``unhealthy`` holds the IDs of
-    local containers whose Health.Status is unhealthy. Without a healthcheck a task
-    must have been running ``min_running`` seconds at ``now``.
+    local containers whose Health.Status is unhealthy (or maps IDs to a state such as
+    ``exited``: the engine knows a process died before swarm's task state says so).
+    Without a healthcheck a task must have been running ``min_running`` seconds at
+    ``now``.
     """
     mode = service_mode(service)
     state, message = update_state(service)

@@ -84,6 +84,9 @@ def try_bind(host: str, port: int) -> int | None:
     """Bind host:port, return the bound port, or None when it is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # As a listener would bind (docker-proxy does): connections of an app torn
+        # down a moment ago, still in TIME_WAIT, do not make the port taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:

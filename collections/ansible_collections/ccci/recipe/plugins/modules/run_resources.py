@@ -117,6 +117,8 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 
 # Swarm deletes networks asynchronously: seconds a removed object gets to go.
 RESIDUE_GRACE = 15
+# Seconds without any container of the run before its containers count as gone.
+QUIET = 2
 
 
 def _name(obj: Any) -> str:
@@ -182,14 +184,33 @@ def _remove_retrying(obj: Any, kind: str) -> str | None:
     return None
 
 
-def _wait_stopped(client: Any, selectors: list[str], timeout: int) -> None:
-    """Wait until no container of the run is still running (swarm stops them)."""
+def _clear_containers(client: Any, selectors: list[str], timeout: int) -> list[str]:
+    """Remove the run's containers until none has appeared for a while.
+
+    Once its services are gone swarm stops and deletes their task containers on its
+    own schedule; under load a task's container can still be created or linger
+    seconds later. The run's data is discarded anyway, so containers are removed by
+    force as they show up, until the run has had none for ``QUIET`` seconds.
+    """
     deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    removed: set[str] = set()
     while time.monotonic() < deadline:
         found = collect(client, selectors)["containers"]
-        if not any(c.status == "running" for c in found):
-            return
+        if found:
+            quiet_since = None
+            for container in found:
+                try:
+                    _remove(container, "containers")
+                    removed.add(_name(container))
+                except APIError:
+                    pass  # already being removed by swarm; seen again next round
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= QUIET:
+            break
         time.sleep(0.5)
+    return sorted(removed)
 
 
 def remove_all(
@@ -201,8 +222,8 @@ def remove_all(
     for service in collect(client, selectors)["services"]:
         _remove(service, "services")
         removed["services"].append(_name(service))
-    _wait_stopped(client, selectors, timeout)
-    for kind in KINDS[1:]:
+    removed["containers"] = _clear_containers(client, selectors, timeout)
+    for kind in KINDS[2:]:
         for obj in collect(client, selectors)[kind]:
             error = _remove_retrying(obj, kind)
             if error:

@@ -321,14 +321,20 @@ class Swarm:
         except APIError:
             return None
 
-    def unhealthy_containers(self, stack: str) -> set[str]:
-        containers = self.api.containers(
-            filters={
-                "label": labels.selector(labels.STACK_NAMESPACE, stack),
-                "health": "unhealthy",
-            }
-        )
-        return {c["Id"] for c in containers}
+    def unhealthy_containers(self, stack: str) -> dict[str, str]:
+        """Local containers of the stack that are unhealthy or already exited.
+
+        Under load swarm can report a task ``running`` for seconds after its process
+        exited; the engine knows at once, so an exited container is never converged.
+        """
+        selector = labels.selector(labels.STACK_NAMESPACE, stack)
+        bad: dict[str, str] = {}
+        for state, filters in (("exited", {"status": ["exited", "dead"]}),
+                               ("unhealthy", {"health": "unhealthy"})):
+            for container in self.api.containers(all=True,
+                                                 filters={"label": selector, **filters}):
+                bad[container["Id"]] = state
+        return bad
 
     def logs(self, service_id: str, lines: int) -> list[str]:
         """The last lines of a service's logs, bounded in time (a node may hang)."""

@@ -660,3 +660,14 @@ def test_lone_crash_loop_reason_counts_since_the_deploy():
     verdict, _ = judge([app], tasks, now=at(14))
     assert verdict.status == ss.FAILED
     assert "3 task failure(s) since the deploy; last:" in verdict.failed[0].reason
+
+
+def test_a_running_task_whose_container_exited_is_not_converged():
+    """Swarm may say running for seconds after the process died; the engine knows."""
+    service = {"Spec": {"TaskTemplate": {"ContainerSpec": {}}}}
+    task = {"Status": {"State": "running", "Timestamp": "2026-01-01T00:00:00Z",
+                       "ContainerStatus": {"ContainerID": "c1"}},
+            "DesiredState": "running", "Spec": {}}
+    far_later = 1_900_000_000.0
+    good, problems = ss.classify_active(service, [task], {"c1": "exited"}, far_later, 3.0)
+    assert good == [] and problems and problems[0].endswith("container is exited")
