@@ -35,7 +35,8 @@ def remove_stack(stack: str) -> dict[str, Any]:
     """Remove the stack and everything carrying its namespace label; fail on residue."""
     result = run_module(
         "ccci.recipe.run_resources",
-        {"run_id": stack, "stack": stack, "state": "absent", "timeout": 120},
+        {"run_id": stack, "stack": stack, "claim_stack": True, "state": "absent",
+         "timeout": 120},
         project_root=project_root(),
     )
     if result.get("failed"):

@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from ccci.context import load_run
+from ccci.throwaway import deploy_stack, remove_stack
 from tests.integration.helpers import run_objects
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +81,22 @@ def test_five_runs_started_together_get_five_ports_and_all_pass(recipes_dir, tmp
         assert proc.returncode == 0, output[-3000:]
         assert result["tiers"]["install"]["status"] == "passed"
         assert run_objects(docker_client, result["run_id"], result["stack"]) == {}
+
+
+def test_a_throwaway_stack_of_a_test_is_removed_whole(docker_client, tmp_path):
+    """Test stacks carry no run label; their cleanup claims them (it once left them)."""
+    stack = f"cccitw_{secrets.token_hex(4)}"
+    deploy_stack(stack, THROWAWAY, tmp_path)
+    remove_stack(stack)
+    selector = {"label": f"com.docker.stack.namespace={stack}"}
+    assert docker_client.services.list(filters=selector) == []
+    assert docker_client.networks.list(filters=selector) == []
+
+
+THROWAWAY = """
+version: "3.8"
+services:
+  idle:
+    image: ccci-example/base:bookworm
+    command: ["sleep", "300"]
+"""

@@ -32,6 +32,11 @@ options:
     description: The run's stack namespace, to also match the objects docker stack
       created for it, when the run owns the stack.
     type: str
+  claim_stack:
+    description: The caller deployed O(stack) itself, without run labels (a test's
+      throwaway stack): treat it as owned whatever its objects carry.
+    type: bool
+    default: false
   state:
     description: C(present) only lists; C(absent) removes.
     type: str
@@ -109,6 +114,7 @@ KINDS = ("services", "containers", "volumes", "secrets", "configs", "networks")
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "run_id": {"type": "str", "required": True},
     "stack": {"type": "str"},
+    "claim_stack": {"type": "bool", "default": False},
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "timeout": {"type": "int", "default": 120},
     "fail_on_residue": {"type": "bool", "default": True},
@@ -269,6 +275,7 @@ def main() -> None:
         client = connect(params["docker_host"])
         if params["stack"]:
             namespace, owned = namespace_of(client, params["run_id"], params["stack"])
+            owned = owned or params["claim_stack"]
             extra = {"namespace": namespace, "stack_owned": owned}
             if owned:
                 selectors.append(labels.selector(labels.STACK_NAMESPACE, params["stack"]))
