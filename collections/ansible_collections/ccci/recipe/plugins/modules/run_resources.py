@@ -34,7 +34,7 @@ options:
     type: str
   claim_stack:
     description: The caller deployed O(stack) itself, without run labels (a test's
-      throwaway stack): treat it as owned whatever its objects carry.
+      throwaway stack), so the stack counts as owned whatever its objects carry.
     type: bool
     default: false
   state:
