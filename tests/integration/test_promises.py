@@ -246,7 +246,8 @@ def test_keep_leaves_the_app_running_and_prints_a_working_teardown(ccci, docker_
         port = results["tiers"]["install"]["details"]["published_port"]
         page = _get(f"http://127.0.0.1:{port}/", domain)
         assert page.status_code == 200 and "<h1>example-site" in page.text, page.text
-        assert run_objects(docker_client, call.run_id, stack)["volumes"] == [f"{stack}_content"]
+        assert run_objects(docker_client, call.run_id, stack)["volumes"] == [
+            f"{stack}_content", f"{stack}_uploads"]
 
         # From any directory, not only the checkout: the command finds its playbooks.
         torn_down = subprocess.run(
