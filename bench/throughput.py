@@ -7,8 +7,9 @@ then the same N one after another, on the local swarm, and prints per batch:
 - wall time of the batch, and each run's own duration (``results.json`` ``duration``);
 - CPU seconds of the runs' process trees (user + sys of every waited-for descendant:
   ccci, ansible-playbook, modules, docker CLI; not dockerd, containerd nor the
-  containers), and the whole host's busy CPU seconds from /proc/stat over the same
-  span (the runs' share of dockerd and containers, plus anything else on the host);
+  containers), dockerd's and containerd's CPU from /proc/<pid>/stat, and the whole
+  host's busy CPU from /proc/stat over the batch and over ``--settle`` seconds
+  before it (so other jobs on the host show up rather than skew the numbers);
 - peak memory: the largest single process RSS of any run (``ru_maxrss``, a
   per-process maximum, not a sum), and the drop of the host's MemAvailable;
 - exit codes, published ports (``tiers.install.details.published_port``), the load
@@ -17,7 +18,7 @@ then the same N one after another, on the local swarm, and prints per batch:
   waiting for the swarm to converge, and the rest (ansible-playbook start-up, task
   scheduling, controller-side Python between tasks).
 
-Then the ratio "N concurrent wall / N serial wall" for the largest N; the target is at
+Then the ratio "N concurrent wall / N serial wall" for each N > 1; the target is at
 most 0.5 for 4 runs on a 2-core host. A run that does not exit 0 fails the benchmark:
 its results path and reason are printed, its run folder is kept, the exit code is 1.
 
@@ -25,7 +26,8 @@ Runs write to a temporary CCCI_RUNS_DIR (one folder per run), removed on success
 unless --keep-runs.
 
 Usage: .venv/bin/python bench/throughput.py [--concurrency 1,2,4] [--repeat 1]
-       [--tiers install,upgrade,backup,restore] [--recipe example-site] [--json]
+       [--tiers install,upgrade,backup,restore] [--recipe example-site] [--settle 10]
+       [--keep-runs] [--json]
 """
 
 from __future__ import annotations
