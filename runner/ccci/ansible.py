@@ -23,6 +23,7 @@ import ansible_runner
 
 from ccci.failures import classify_failure
 from ccci.progress import Progress
+from ccci.redact import redact_command_file
 
 
 @dataclass
@@ -205,9 +206,16 @@ class PlaybookRunner:
         """Run one playbook; returns when it ends or, if ``cancellable``, is cancelled."""
         self._count += 1
         ident = f"{self._count:02d}-{stage}"
+        artifact_dir = self.private_data_dir / "artifacts" / ident
+        envvars = ansible_env(self.project_root)
         failures: list[dict[str, Any]] = []
+        redacted = False
 
         def on_event(event: dict[str, Any]) -> bool:
+            nonlocal redacted
+            # The command file is written before the first event: shrink the window in
+            # which it holds the environment's values to the playbook's start-up.
+            redacted = redacted or redact_command_file(artifact_dir, envvars)
             self.progress.event(event)
             data = event.get("event_data", {})
             if event.get("event") in ("runner_on_failed", "runner_on_unreachable") and not (
@@ -227,13 +235,14 @@ class PlaybookRunner:
             playbook=playbook,
             ident=ident,
             extravars=extravars,
-            envvars=ansible_env(self.project_root),
+            envvars=envvars,
             suppress_env_files=True,
             quiet=True,
             event_handler=on_event,
             cancel_callback=self.cancel if cancellable else lambda: False,
             **kwargs,
         )
+        redact_command_file(artifact_dir, envvars)
         duration = time.monotonic() - started
         result = StageRun(
             stage=stage,
@@ -241,7 +250,7 @@ class PlaybookRunner:
             rc=runner.rc if runner.rc is not None else -1,
             duration=duration,
             failures=failures,
-            artifact_dir=str(self.private_data_dir / "artifacts" / ident),
+            artifact_dir=str(artifact_dir),
             hosts=sorted((runner.stats or {}).get("processed", {})),
         )
         self.progress.stage_end(stage, result.status, duration)

@@ -153,8 +153,9 @@ def _check_checkout(checkout: Path, recipe: str, config: RecipeConfig | None,
     env, modifiers = built
     chain = compose_chain(env, config.get("COMPOSE_FILE") if config else None)
     project = _compose_project(checkout, chain, env, findings)
-    secrets = _attempt(findings, "env.file", lambda: declared_secrets(env, modifiers))
-    if project is not None and secrets is not None:
+    secrets = declared_secrets(env, modifiers, findings,
+                               config.get("SECRET_VALUES") if config else None)
+    if project is not None:
         _secret_findings(project, {s.docker_name: s.name for s in secrets}, findings)
 
 

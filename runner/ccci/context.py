@@ -186,7 +186,8 @@ def make_plan(
     RecipeProblem (BadInput) listing every error found; warnings are kept in the plan.
     """
     deploy = plan_deploy(
-        checkout, domain, env_overrides(config, "EXTRA_ENV", domain), config.get("COMPOSE_FILE")
+        checkout, domain, env_overrides(config, "EXTRA_ENV", domain), config.get("COMPOSE_FILE"),
+        config.get("SECRET_VALUES"),
     )
     project = deploy.project
     labels = {svc: labels_of(spec) for svc, spec in project.services.items()}

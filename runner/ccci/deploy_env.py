@@ -8,14 +8,15 @@ the deploy needs: the compose chain, the secrets to generate, the HTTP endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ccci.compose import ComposeProject, http_endpoint, load_compose
 from ccci.envfile import parse_dotenv
 from ccci.errors import CcciError
-from ccci.findings import Finding, Findings, RecipeProblem, problem
+from ccci.findings import Finding, Findings, problem
 from ccci.names import docker_object_name, secret_key_name, stack_name
 
 DEFAULT_SECRET_LENGTH = 32
@@ -30,6 +31,8 @@ class SecretSpec:
     version: str
     docker_name: str
     length: int
+    # The controller's environment variable holding the value (SECRET_VALUES), if any.
+    value_env: str | None = None
 
 
 @dataclass
@@ -79,24 +82,46 @@ def build_env(
 
 
 def declared_secrets(
-    env: Mapping[str, str], modifiers: Mapping[str, Mapping[str, str]]
+    env: Mapping[str, str],
+    modifiers: Mapping[str, Mapping[str, str]],
+    findings: Findings,
+    sources: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> list[SecretSpec]:
-    """Secrets from ``SECRET_<NAME>_VERSION`` keys, honouring ``# length=N``."""
+    """Secrets from ``SECRET_<NAME>_VERSION`` keys, honouring abra's ``# length=N`` and
+    ``# generate=false``; problems go to ``findings``.
+
+    ``sources`` (SECRET_VALUES) maps a secret to the environment variable holding its
+    value; only the variable's name travels on, the value is read when the secret is
+    created. A generate=false secret without a source gets a random value, with a
+    warning: in production the operator inserts it, in CI nobody can.
+    """
+    sources = dict(sources or {})
+    environ = os.environ if environ is None else environ
     specs = []
     for key, version in env.items():
         name = secret_key_name(key)
         if not name:
             continue
         mods = modifiers.get(key, {})
-        if mods.get("generate", "true").lower() == "false":
-            raise problem("secret.generate", f"secret {name} is marked generate=false; ccci "
-                          "can only generate secrets", file=".env.sample", key=key)
         length = mods.get("length", str(DEFAULT_SECRET_LENGTH))
         if not length.isdigit() or not 8 <= int(length) <= 4096:
-            raise problem("secret.length", f"secret {name}: length={length} must be a number "
-                          "from 8 to 4096", file=".env.sample", key=key)
+            findings.add("secret.length", f"secret {name}: length={length} must be a number "
+                         "from 8 to 4096", file=".env.sample", key=key)
+            continue
+        source = sources.pop(name, None)
+        if source is not None and source not in environ:
+            findings.add("secret.value", f"SECRET_VALUES gives secret {name} the value of "
+                         f"${source}, which is not set", key="SECRET_VALUES")
+        elif source is None and mods.get("generate", "true").lower() == "false":
+            findings.add("secret.insert", f"secret {name} is marked generate=false: the "
+                         "operator inserts it in production; ccci inserted a random value "
+                         f"of {length} characters", file=".env.sample", key=key)
         docker_name = docker_object_name(env["STACK_NAME"], name, version)
-        specs.append(SecretSpec(name, version, docker_name, int(length)))
+        specs.append(SecretSpec(name, version, docker_name, int(length), source))
+    for name in sorted(sources):
+        findings.add("secret.value", f"SECRET_VALUES names secret {name}, which no "
+                     "SECRET_<NAME>_VERSION line declares", key="SECRET_VALUES")
     return specs
 
 
@@ -111,6 +136,7 @@ def plan_deploy(
     domain: str,
     overrides: Mapping[str, str] | None = None,
     extra_compose: list[str] | None = None,
+    secret_sources: Mapping[str, str] | None = None,
 ) -> DeployEnv:
     """Check the recipe at ``recipe_dir`` and plan its deploy.
 
@@ -122,16 +148,8 @@ def plan_deploy(
     env["COMPOSE_FILE"] = ":".join(chain)
     findings = Findings()
     project = load_compose(recipe_dir, chain, env, findings)
-    secrets = _collect(findings, lambda: declared_secrets(env, modifiers))
+    secrets = declared_secrets(env, modifiers, findings, secret_sources)
     findings.raise_errors()
     service, port = http_endpoint(project)
-    return DeployEnv(env, chain, secrets or [], project, service, port, findings.warnings)
+    return DeployEnv(env, chain, secrets, project, service, port, findings.warnings)
 
-
-def _collect[T](findings: Findings, step: Callable[[], T]) -> T | None:
-    """``step()``, or None with its RecipeProblem added to ``findings``."""
-    try:
-        return step()
-    except RecipeProblem as exc:
-        findings.extend(exc.findings)
-        return None

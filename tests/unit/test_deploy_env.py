@@ -141,3 +141,53 @@ def test_a_nested_default_in_a_compose_file_is_refused_before_deploy(recipe):
     with pytest.raises(BadInput, match=r"compose file compose.yml: services\.app\.deploy\.labels"
                                        r"\[1\]: .*docker stack deploy does not expand it"):
         plan_deploy(recipe, "a.ccci.test", {"DEFAULT_TIMEOUT": "60"})
+
+
+def _with_smtp_secret(recipe, comment="# generate=false"):
+    """A second secret the operator inserts in production (abra's generate=false)."""
+    sample = recipe / ".env.sample"
+    sample.write_text(sample.read_text() + f"SECRET_SMTP_PASSWORD_VERSION=v1 {comment}\n")
+
+
+def test_a_secret_the_operator_inserts_gets_a_random_value_and_a_warning(recipe):
+    _with_smtp_secret(recipe)
+    plan = plan_deploy(recipe, "app-1.ccci.test")
+    smtp = next(s for s in plan.secrets if s.name == "smtp_password")
+    assert smtp.value_env is None
+    [warning] = [w for w in plan.warnings if w.code == "CCCI-W302"]
+    assert (warning.file, warning.key) == (".env.sample", "SECRET_SMTP_PASSWORD_VERSION")
+    assert "generate=false" in warning.message
+
+
+def test_secret_values_name_the_variable_never_the_value(recipe, monkeypatch):
+    _with_smtp_secret(recipe)
+    monkeypatch.setenv("CI_SMTP_PASSWORD", "s3cret-value")
+    plan = plan_deploy(recipe, "app-1.ccci.test",
+                       secret_sources={"smtp_password": "CI_SMTP_PASSWORD"})
+    smtp = next(s for s in plan.secrets if s.name == "smtp_password")
+    assert smtp.value_env == "CI_SMTP_PASSWORD"
+    assert not [w for w in plan.warnings if w.code == "CCCI-W302"]
+    assert "s3cret-value" not in repr(plan.secrets)
+
+
+@pytest.mark.parametrize(("sources", "words"), [
+    ({"smtp_password": "CCCI_TEST_UNSET_VARIABLE"}, "$CCCI_TEST_UNSET_VARIABLE, which is not set"),
+    ({"smpt_password": "HOME"}, "names secret smpt_password, which no"),
+])
+def test_a_secret_value_that_cannot_be_read_is_refused_before_deploy(recipe, sources, words):
+    _with_smtp_secret(recipe)
+    with pytest.raises(RecipeProblem) as caught:
+        plan_deploy(recipe, "app-1.ccci.test", secret_sources=sources)
+    [found] = caught.value.findings
+    assert (found.code, found.key) == ("CCCI-E304", "SECRET_VALUES")
+    assert words in found.message
+
+
+def test_every_bad_secret_length_is_reported(recipe):
+    _with_smtp_secret(recipe, "# length=4")
+    sample = recipe / ".env.sample"
+    sample.write_text(sample.read_text().replace("length=48", "length=x"))
+    with pytest.raises(RecipeProblem) as caught:
+        plan_deploy(recipe, "app-1.ccci.test")
+    assert {(f.code, f.key) for f in caught.value.findings} == {
+        ("CCCI-E301", "SECRET_DB_PASSWORD_VERSION"), ("CCCI-E301", "SECRET_SMTP_PASSWORD_VERSION")}

@@ -16,6 +16,7 @@ from ccci.config.rules import (
     at_least,
     env_values,
     not_applicable,
+    secret_sources,
     status_codes,
     strings,
 )
@@ -138,6 +139,13 @@ REGISTRY: dict[str, Key] = {
         _value("EXTRA_ENV", (dict,), {}, None,
                "Variables added to the deploy environment, over .env.sample.",
                may_be_callable=True, rules=(env_values(),)),
+        _value("SECRET_VALUES", (dict,), {}, None,
+               "Values for secrets the operator inserts (generate=false in .env.sample), "
+               "or pinned for generated ones: secret name -> name of an environment "
+               "variable of the ccci process holding the value. Read on the controller "
+               "when the secret is created, never written to the run directory or logs. "
+               "A generate=false secret not listed gets a random value (CCCI-W302).",
+               rules=(secret_sources(),)),
         _value("UPGRADE_EXTRA_ENV", (dict,), {}, None,
                "Variables added to the environment of the upgraded deploy only.",
                may_be_callable=True, rules=(env_values(),)),

@@ -8,6 +8,7 @@ loader does not check.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -96,3 +97,21 @@ def absolute_path() -> Rule:
         return None if path.startswith("/") else f"must start with '/', not {path!r}"
 
     return Rule("starts with /", problem)
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def secret_sources() -> Rule:
+    """SECRET_VALUES: the value names an environment variable, never holds the secret."""
+
+    def problem(sources: dict[Any, Any]) -> str | None:
+        bad = {name: var for name, var in sources.items()
+               if not isinstance(name, str) or not isinstance(var, str)
+               or not _ENV_NAME.match(var)}
+        if bad:
+            return ("maps a secret name to the NAME of an environment variable (e.g. "
+                    f"{{smtp_password: SMTP_PASSWORD}}), not {sorted(map(str, bad))!r}")
+        return None
+
+    return Rule("{secret name: environment variable name}", problem)
