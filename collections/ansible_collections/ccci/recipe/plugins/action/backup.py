@@ -10,16 +10,18 @@ from pathlib import Path
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
-    CCCI_MISSING,
+    ccci_missing,
     host_spec,
 )
 
+IMPORT_ERROR = ""
 try:
     from ccci.errors import CcciError
     from ccci.hooks import run_hook
     from ccci.rundir import RunDir
-except ImportError:  # pragma: no cover - reported at run time
+except ImportError as exc:  # pragma: no cover - reported at run time
     run_hook = None
+    IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
 
 display = Display()
 
@@ -89,7 +91,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         if run_hook is None:
-            return {**result, "failed": True, "msg": CCCI_MISSING}
+            return {**result, "failed": True, "msg": ccci_missing(IMPORT_ERROR)}
         task_vars = task_vars or {}
         args = self._task.args
         if not args.get("settle_timeout"):

@@ -9,13 +9,15 @@ from dataclasses import asdict
 from ansible import constants as C
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
-from ansible_collections.ccci.recipe.plugins.module_utils.controller import CCCI_MISSING
+from ansible_collections.ccci.recipe.plugins.module_utils.controller import ccci_missing
 
+IMPORT_ERROR = ""
 try:
     from ccci.errors import CcciError
     from ccci.janitor import dead_runs, host_keys
-except ImportError:  # pragma: no cover - reported at run time
+except ImportError as exc:  # pragma: no cover - reported at run time
     dead_runs = None
+    IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
 
 
 class ActionModule(ActionBase):
@@ -27,7 +29,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         if dead_runs is None:
-            return {**result, "failed": True, "msg": CCCI_MISSING}
+            return {**result, "failed": True, "msg": ccci_missing(IMPORT_ERROR)}
         args = self._task.args
         task_vars = task_vars or {}
         if args.get("host"):

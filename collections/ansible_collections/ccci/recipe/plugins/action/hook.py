@@ -9,15 +9,17 @@ from pathlib import Path
 
 from ansible.plugins.action import ActionBase
 from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
-    CCCI_MISSING,
+    ccci_missing,
     host_spec,
 )
 
+IMPORT_ERROR = ""
 try:
     from ccci.errors import CcciError
     from ccci.hooks import run_hook
-except ImportError:  # pragma: no cover - reported at run time
+except ImportError as exc:  # pragma: no cover - reported at run time
     run_hook = None
+    IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
 
 
 def _jsonable(value):
@@ -41,7 +43,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         if run_hook is None:
-            return {**result, "failed": True, "msg": CCCI_MISSING}
+            return {**result, "failed": True, "msg": ccci_missing(IMPORT_ERROR)}
         args = self._task.args
         name = args["name"]
         try:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
-from ansible_collections.ccci.recipe.plugins.module_utils.controller import CCCI_MISSING
+from ansible_collections.ccci.recipe.plugins.module_utils.controller import ccci_missing
 
+IMPORT_ERROR = ""
 try:
     from ccci.config import load_recipe_config
     from ccci.config.registry import role_vars
@@ -17,8 +18,9 @@ try:
     from ccci.errors import CcciError
     from ccci.gates import gate
     from ccci.rundir import RunDir
-except ImportError:  # pragma: no cover - reported at run time
+except ImportError as exc:  # pragma: no cover - reported at run time
     create_run = None
+    IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
 
 
 def _context(args: dict):
@@ -50,7 +52,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         if create_run is None:
-            return {**result, "failed": True, "msg": CCCI_MISSING}
+            return {**result, "failed": True, "msg": ccci_missing(IMPORT_ERROR)}
         args = self._task.args
         try:
             context, created = _context(args)

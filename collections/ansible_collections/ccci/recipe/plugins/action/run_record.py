@@ -9,15 +9,17 @@ from pathlib import Path
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
-from ansible_collections.ccci.recipe.plugins.module_utils.controller import CCCI_MISSING
+from ansible_collections.ccci.recipe.plugins.module_utils.controller import ccci_missing
 
+IMPORT_ERROR = ""
 try:
     from ccci import active_runs
     from ccci.errors import CcciError
     from ccci.janitor import mark_reaped
     from ccci.rundir import DeployEntry, RunDir
-except ImportError:  # pragma: no cover - reported at run time
+except ImportError as exc:  # pragma: no cover - reported at run time
     RunDir = None
+    IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
 
 PLAIN_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -54,7 +56,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         if RunDir is None:
-            return {**result, "failed": True, "msg": CCCI_MISSING}
+            return {**result, "failed": True, "msg": ccci_missing(IMPORT_ERROR)}
         args = self._task.args
         record = RunDir(Path(args["run_dir"]))
         try:

@@ -16,10 +16,12 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+IMPORT_ERROR = ""
 try:
     from ccci.compose import load_compose, read_compose_file
-except ImportError:  # pragma: no cover - reported when the filter is used
+except ImportError as exc:  # pragma: no cover - reported when the filter is used
     load_compose = None
+    IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
 
 
 def compose_images(checkout: str, compose_files: list[str], env: dict[str, Any],
@@ -31,7 +33,8 @@ def compose_images(checkout: str, compose_files: list[str], env: dict[str, Any],
     may replace an image.
     """
     if load_compose is None:
-        raise AnsibleFilterError("compose_images needs the ccci package on the controller")
+        raise AnsibleFilterError(
+            f"compose_images needs the ccci package on the controller ({IMPORT_ERROR})")
     environ = {str(k): str(v) for k, v in (env or {}).items()}
     try:
         project = load_compose(Path(checkout), list(compose_files), environ)

@@ -14,6 +14,12 @@ CCCI_MISSING = (
     "install the ccci project into that environment (pip install -e .)"
 )
 
+
+def ccci_missing(import_error: str) -> str:
+    """CCCI_MISSING plus the import's own words: a dependency of ccci that is missing,
+    or an error inside ccci, reads very differently from ccci not being installed."""
+    return f"{CCCI_MISSING} ({import_error})" if import_error else CCCI_MISSING
+
 LOCAL_CONNECTIONS = frozenset(("local", "ansible.builtin.local"))
 _TRUE = frozenset(("1", "true", "yes", "on", "y", "t"))
 _SSH_ARG_VARS = ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args")
