@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from ccci.compose_checks import PORT_LABEL, value_findings
+from ccci.compose_merge import merge_service
 from ccci.findings import Findings, problem
 
 SECTIONS = ("services", "volumes", "networks", "secrets", "configs")
@@ -243,8 +244,11 @@ def load_compose(
         for section in SECTIONS:
             target = getattr(project, section)
             for key, value in (data.get(section) or {}).items():
-                target.setdefault(key, {})
-                _merge(target[key], value or {})
+                if section == "services":
+                    target[key] = merge_service(target.get(key, {}), value or {})
+                else:
+                    target.setdefault(key, {})
+                    _merge(target[key], value or {})
         project.files.append(recipe_dir / name)
     if findings is None:
         found.raise_errors()

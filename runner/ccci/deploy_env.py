@@ -115,8 +115,8 @@ def declared_secrets(
                          f"${source}, which is not set", key="SECRET_VALUES")
         elif source is None and mods.get("generate", "true").lower() == "false":
             findings.add("secret.insert", f"secret {name} is marked generate=false: the "
-                         "operator inserts it in production; ccci inserted a random value "
-                         f"of {length} characters", file=".env.sample", key=key)
+                         "operator inserts it in production; a ccci run inserts a random "
+                         f"value of {length} characters", file=".env.sample", key=key)
         docker_name = docker_object_name(env["STACK_NAME"], name, version)
         specs.append(SecretSpec(name, version, docker_name, int(length), source))
     for name in sorted(sources):

@@ -94,7 +94,7 @@ RULES: dict[str, Rule] = _rules(
        "A SECRET_<NAME>_VERSION is declared but no compose file uses the secret.",
        "Use the secret in a compose file, or drop the line from .env.sample."),
     _w("302", "secret.insert",
-       "A secret is generate=false (the operator inserts it); ccci inserted a random value.",
+       "A secret is generate=false (the operator inserts it); a run inserts a random value.",
        "If the app needs a real value, map it in SECRET_VALUES (the recipe's CI config)."),
     _w("401", "tags.not-release",
        "Tags not in the release format <semver>+<upstream>: never upgrade bases.",
