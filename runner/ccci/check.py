@@ -18,7 +18,14 @@ from typing import Any
 import yaml
 
 from ccci import git, paths
-from ccci.compose import ComposeProject, http_endpoint, labels_of, load_compose, read_compose_file
+from ccci.compose import (
+    NO_HTTP,
+    ComposeProject,
+    http_endpoint,
+    labels_of,
+    load_compose,
+    read_compose_file,
+)
 from ccci.config import RecipeConfig, load_recipe_config
 from ccci.config.loader import ConfigError
 from ccci.context import env_overrides, find_recipe_repo
@@ -75,7 +82,10 @@ def _compose_project(
     project = _attempt(findings, "compose.file",
                        lambda: load_compose(checkout, chain, env, findings))
     if project is not None and len(findings.errors) == errors_before:
-        _attempt(findings, "compose.http-port", lambda: http_endpoint(project))
+        errors_here = len(findings.errors)
+        endpoint = _attempt(findings, "compose.port", lambda: http_endpoint(project))
+        if endpoint is None and len(findings.errors) == errors_here:
+            findings.add("compose.no-http", NO_HTTP)
     return project
 
 

@@ -256,8 +256,12 @@ def load_compose(
     return project
 
 
-def http_endpoint(project: ComposeProject) -> tuple[str, int]:
-    """The service and container port that serve HTTP, from the traefik port label."""
+def http_endpoint(project: ComposeProject) -> tuple[str, int] | None:
+    """The service and container port that serve HTTP, from the traefik port label.
+
+    None for a recipe without one (a runner, a bot): Docker deploys it, and its checks
+    prove convergence and data but not HTTP.
+    """
     found = []
     for name, service in project.services.items():
         for label, value in labels_of(service).items():
@@ -266,10 +270,8 @@ def http_endpoint(project: ComposeProject) -> tuple[str, int]:
                     raise problem("compose.port", f"service {name}: {label}={value!r} is not "
                                   "a port number", key=f"services.{name}.deploy.labels")
                 found.append((name, int(value)))
-    if not found:
-        raise problem(
-            "compose.http-port",
-            "no service has a traefik.http.services.<name>.loadbalancer.server.port label, "
-            "so ccci cannot tell which port serves HTTP",
-        )
-    return found[0]
+    return found[0] if found else None
+
+
+NO_HTTP = ("no service has a traefik.http.services.<name>.loadbalancer.server.port label: "
+           "nothing serves HTTP, so the checks prove convergence and data, not HTTP")

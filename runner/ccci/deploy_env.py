@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ccci.compose import ComposeProject, http_endpoint, load_compose
+from ccci.compose import NO_HTTP, ComposeProject, http_endpoint, load_compose
 from ccci.envfile import parse_dotenv
 from ccci.errors import CcciError
 from ccci.findings import Finding, Findings, problem
@@ -43,8 +43,8 @@ class DeployEnv:
     compose_files: list[str]
     secrets: list[SecretSpec]
     project: ComposeProject
-    http_service: str
-    http_port: int
+    http_service: str | None
+    http_port: int | None
     warnings: list[Finding]
 
 
@@ -150,6 +150,9 @@ def plan_deploy(
     project = load_compose(recipe_dir, chain, env, findings)
     secrets = declared_secrets(env, modifiers, findings, secret_sources)
     findings.raise_errors()
-    service, port = http_endpoint(project)
+    endpoint = http_endpoint(project)
+    if endpoint is None:
+        findings.add("compose.no-http", NO_HTTP)
+    service, port = endpoint or (None, None)
     return DeployEnv(env, chain, secrets, project, service, port, findings.warnings)
 

@@ -74,9 +74,7 @@ RULES: dict[str, Rule] = _rules(
     _e("207", "compose.object-name",
        "A secret or config name is empty, or an external one uses an unset variable.",
        "Set the variable named (for secrets, SECRET_<NAME>_VERSION in .env.sample)."),
-    _e("208", "compose.http-port",
-       "No service says which port serves HTTP (traefik loadbalancer.server.port label).",
-       "Add traefik.http.services.<name>.loadbalancer.server.port=<port> to the app."),
+    # CCCI-E208 (no HTTP port label refused) is retired: such a recipe is CCCI-W208.
     _e("301", "secret.length", "A secret's # length=N is not a number from 8 to 4096.",
        "Fix the length comment after SECRET_<NAME>_VERSION in .env.sample."),
     # CCCI-E302 (generate=false refused) is retired: such a secret is now CCCI-W302.
@@ -90,6 +88,10 @@ RULES: dict[str, Rule] = _rules(
        "Pin a published release tag below the version under test, or fewer hops."),
     _w("201", "interp.unset", "A variable used without default is unset: Docker deploys a blank.",
        "Ignore it if blank is meant (e.g. EXTRA_DOMAINS); else set it in .env.sample."),
+    _w("208", "compose.no-http",
+       "No service says which port serves HTTP: checks prove convergence, not HTTP.",
+       "If the app serves HTTP, label it traefik.http.services.<name>.loadbalancer."
+       "server.port=<port>; a recipe without a web service needs nothing."),
     _w("301", "secret.unused",
        "A SECRET_<NAME>_VERSION is declared but no compose file uses the secret.",
        "Use the secret in a compose file, or drop the line from .env.sample."),

@@ -67,7 +67,7 @@ def make_ctx(
         snapshot=Snapshot(**snapshot, stack=context.stack, host_spec=host_spec)
         if snapshot else None,
         domain=context.domain,
-        base_url=f"http://127.0.0.1:{port}" if port else "",
+        base_url=f"http://127.0.0.1:{port}" if port and context.target["http_service"] else "",
         meta=MappingProxyType(config.resolved()),
         deps=MappingProxyType(load_deps()),
         op=op,

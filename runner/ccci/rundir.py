@@ -298,6 +298,8 @@ class RunDir:
         deploys = self.deploys()
         return {
             "published_port": deploys.published_port,
+            # The plan of the version running now (None before the first deploy).
+            "live_plan": deploys.deploys[-1].plan if deploys.deploys else None,
             "deploys": len(deploys.deploys),
             "fresh_deploys": len(deploys.fresh),
             "version_deployed": deploys.version_deployed,

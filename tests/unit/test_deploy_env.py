@@ -103,10 +103,13 @@ def test_every_error_is_refused_together_with_its_code(recipe):
     assert "because PG_TAG is not set" in text and "fix: " in text
 
 
-def test_no_http_port_label(recipe):
+def test_a_recipe_without_an_http_port_label_deploys_with_a_warning(recipe):
+    """Runners and bots serve no HTTP; Docker deploys them, and so does ccci."""
     (recipe / "compose.yml").write_text(COMPOSE.replace("traefik.http.services", "x"))
-    with pytest.raises(BadInput, match=r"cannot tell which port serves HTTP"):
-        plan_deploy(recipe, "a.ccci.test")
+    plan = plan_deploy(recipe, "a.ccci.test")
+    assert (plan.http_service, plan.http_port) == (None, None)
+    [warning] = [w for w in plan.warnings if w.code == "CCCI-W208"]
+    assert "nothing serves HTTP" in warning.message
 
 
 def test_extra_env_may_not_override_harness_names(recipe):

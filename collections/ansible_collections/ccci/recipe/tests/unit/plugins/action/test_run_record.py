@@ -11,7 +11,7 @@ from ansible_collections.ccci.recipe.plugins.action import run_record
 
 from ccci.rundir import RunDir
 
-EMPTY = {"published_port": None, "deploys": 0, "fresh_deploys": 0,
+EMPTY = {"published_port": None, "live_plan": None, "deploys": 0, "fresh_deploys": 0,
          "version_deployed": None, "last_good_snapshot": None, "tiers": {}}
 
 
@@ -43,11 +43,13 @@ def test_a_deploy_is_appended_and_counted(record, tmp_path):
                    published_port="20417", stack="notes_example_com")
     assert first["changed"] is True
     assert first["state"] == {**EMPTY, "published_port": 20417, "deploys": 1,
+                              "live_plan": "1.1.0+0.2.0",
                               "fresh_deploys": 1, "version_deployed": "1.1.0+0.2.0"}
     second = record(deploy=deploy("upgrade", "target", version="1.2.0+0.3.0"),
                     published_port=20417, stack="notes_example_com")
     # the upgrade did not converge: the version deployed is still the install's
     assert second["state"]["deploys"] == 2
+    assert second["state"]["live_plan"] == "target"
     assert second["state"]["fresh_deploys"] == 1
     assert second["state"]["version_deployed"] == "1.1.0+0.2.0"
     saved = RunDir(tmp_path).deploys()
