@@ -39,6 +39,14 @@ def make_recipe_variant(recipes_dir: Path, base: str, name: str, tmp_path: Path,
     return repo
 
 
+def replace_in(path: Path, old: str, new: str) -> None:
+    """Edit a recipe file as a maintainer's slip would; fails if ``old`` is not there
+    (the example changed under the test)."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new))
+
+
 def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> str:
     """Read ``proc``'s output until a line contains ``text``; returns what was read.
 

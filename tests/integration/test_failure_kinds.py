@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.integration.helpers import make_recipe_variant, run_objects
+from tests.integration.helpers import make_recipe_variant, replace_in, run_objects
 
 
 def _config_changed_without_a_new_version(repo: Path) -> None:
     """1.2.0 changed nginx.conf.tmpl; keep the 1.1.0 config version, as a slip would."""
-    abra = repo / "abra.sh"
-    text = abra.read_text()
-    assert "NGINX_CONF_VERSION=v2" in text
-    abra.write_text(text.replace("NGINX_CONF_VERSION=v2", "NGINX_CONF_VERSION=v1"))
+    replace_in(repo / "abra.sh", "NGINX_CONF_VERSION=v2", "NGINX_CONF_VERSION=v1")
 
 
 def test_a_config_changed_under_the_same_name_fails_with_dockers_words_and_a_hint(

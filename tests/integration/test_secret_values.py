@@ -11,17 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import make_recipe_variant, run_objects
+from tests.integration.helpers import make_recipe_variant, replace_in, run_objects
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _operator_inserts_db_password(repo: Path) -> None:
-    sample = repo / ".env.sample"
-    text = sample.read_text()
-    assert "SECRET_DB_PASSWORD_VERSION=v1  # length=32" in text
-    sample.write_text(text.replace("# length=32", "# generate=false"))
+    replace_in(repo / ".env.sample", "SECRET_DB_PASSWORD_VERSION=v1  # length=32",
+               "SECRET_DB_PASSWORD_VERSION=v1  # generate=false")
 
 
 def test_secret_value_from_the_environment_reaches_the_app_and_no_artifact(
