@@ -6,6 +6,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import requests
+
+from ccci.context import load_run
+from ccci.ingress import Ingress, reach
+
 
 def run_objects(client, run_id: str, stack: str | None = None) -> dict[str, list[str]]:
     """Every Docker object carrying the run's label (or the stack's namespace)."""
@@ -25,15 +30,25 @@ def run_objects(client, run_id: str, stack: str | None = None) -> dict[str, list
     return {kind: sorted(names) for kind, names in found.items() if names}
 
 
+def app_get(run_dir: str | Path, path: str = "/") -> requests.Response:
+    """GET the run's app by its domain, as a user would: through the proxy over https
+    with its CA (or on the published port in direct mode), resolved to loopback."""
+    context = load_run(run_dir)
+    reached = Ingress.from_dict(context.host["ingress"])
+    with reach(reached, reached.ca_bundle(run_dir)):
+        return requests.get(reached.base_url + path, timeout=10, allow_redirects=False)
+
+
 def make_recipe_variant(recipes_dir: Path, base: str, name: str, tmp_path: Path, edit) -> Path:
-    """A recipe repository derived from ``base`` with ``edit(worktree)`` committed on top."""
+    """A recipe repository derived from ``base`` with ``edit(worktree)`` committed on top
+    (an empty commit when the edit only checks what is there)."""
     repo = tmp_path / "variants" / name
     subprocess.run(["git", "clone", "-q", str(recipes_dir / base), str(repo)], check=True)
     edit(repo)
     subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
     subprocess.run(
         ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t",
-         "commit", "-qm", f"variant {name}"],
+         "commit", "--allow-empty", "-qm", f"variant {name}"],
         check=True,
     )
     return repo

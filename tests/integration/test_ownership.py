@@ -9,11 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import requests
-
 from ccci.context import load_run
 from ccci.throwaway import deploy_stack, remove_stack
-from tests.integration.helpers import run_objects
+from tests.integration.helpers import app_get, run_objects
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,9 +46,7 @@ def test_a_second_run_with_the_same_domain_leaves_the_first_app_and_its_data(ccc
 
         service.reload()
         assert service.attrs["Version"]["Index"] == version_before  # not redeployed
-        port = context.host["published_port"]
-        page = requests.get(f"http://127.0.0.1:{port}/witness.txt",
-                            headers={"Host": context.domain}, timeout=10)
+        page = app_get(first.results["run_dir"], "/witness.txt")
         assert page.status_code == 200 and page.text.strip() == witness
         assert run_objects(docker_client, second.run_id) == {}
     finally:
@@ -61,11 +57,13 @@ def test_a_second_run_with_the_same_domain_leaves_the_first_app_and_its_data(ccc
 
 def test_five_runs_started_together_get_five_ports_and_all_pass(recipes_dir, tmp_path,
                                                                  docker_client):
+    """Direct ingress: each run leases a port of its own (through the proxy none does)."""
     env = {**os.environ, "CI": "true", "CCCI_RECIPES_DIR": str(recipes_dir),
            "CCCI_RUNS_DIR": str(tmp_path / "runs")}
     procs = [
         subprocess.Popen([sys.executable, "-m", "ccci.cli", "run", "example-site",
-                          "--tiers", "install"], cwd=ROOT, env=env, text=True,
+                          "--tiers", "install", "--ingress", "direct"], cwd=ROOT, env=env,
+                         text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for _ in range(5)
     ]

@@ -191,8 +191,10 @@ def _check_controls(outside: Outside, docker_client, tmp_path: Path) -> None:
 
 
 def test_published_port_answers_on_loopback_only(ccci, docker_client, outside, tmp_path):
+    """Direct ingress publishes the app's port; only loopback reaches it (the proxy's
+    ports are checked the same way by test_proxy)."""
     _check_controls(outside, docker_client, tmp_path)
-    call = ccci("run", "example-site", "--tiers", "install", "--keep")
+    call = ccci("run", "example-site", "--tiers", "install", "--keep", "--ingress", "direct")
     results = call.results
     teardown = None
     try:

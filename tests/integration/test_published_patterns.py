@@ -19,9 +19,8 @@ ROUTER = "Host(`${DOMAIN}`${EXTRA_DOMAINS})"
 
 
 def _extra_domains(repo):
-    compose = repo / "compose.yml"
-    compose.write_text(compose.read_text().replace("Host(`${DOMAIN}`)", ROUTER))
-    assert ROUTER in compose.read_text()  # written here, or already there
+    """The bundled example routes as published recipes do; the test relies on it."""
+    assert ROUTER in (repo / "compose.yml").read_text()
     assert "#EXTRA_DOMAINS=" in (repo / ".env.sample").read_text()
 
 
