@@ -14,7 +14,7 @@ def _url(ctx: HookCtx, path: str) -> str:
 
 def READY_PROBE(ctx: HookCtx) -> bool:
     """Ready when the app lists notes and the database accepts a query inside its container."""
-    notes = requests.get(_url(ctx, "/notes"), headers={"Host": ctx.domain}, timeout=5)
+    notes = requests.get(_url(ctx, "/notes"), timeout=5)
     if not notes.ok or not isinstance(notes.json(), list):
         return False
     db = ctx.exec("db", "runuser -u postgres -- psql -tAc 'select 1' notes")
@@ -33,8 +33,7 @@ def pre_install(ctx: HookCtx) -> None:
 def _seed_note(ctx: HookCtx) -> Marker:
     """Add a note through the app; the row must be in PostgreSQL afterwards."""
     text = f"ccci marker {ctx.stack} {ctx.op}"
-    response = requests.post(_url(ctx, "/notes"), data=text.encode(),
-                             headers={"Host": ctx.domain}, timeout=10)
+    response = requests.post(_url(ctx, "/notes"), data=text.encode(), timeout=10)
     response.raise_for_status()
     query = "select body from notes"
     return Marker.exec("db", f"runuser -u postgres -- psql -tA -c '{query}' notes", text,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ccci import paths
+from ccci import ingress, paths
 from ccci.orchestrator import AVAILABLE_TIERS, Orchestrator, RunRequest, summary
 
 
@@ -35,6 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--upgrade-from", type=int, metavar="N",
         help="upgrade from the Nth previous published version through each later one",
+    )
+    run.add_argument(
+        "--ingress", choices=ingress.MODES, default=ingress.TRAEFIK,
+        help="how the app is reached: through the host's Traefik proxy by its names over "
+             "https (traefik, the default), or on a published port (direct: recipes "
+             "without Traefik labels)",
+    )
+    run.add_argument(
+        "--extra-domain", action="append", default=[], metavar="NAME", dest="extra_domains",
+        help="an alias of the app (repeatable), e.g. www.<domain>: deployed as EXTRA_DOMAINS "
+             "and requested by the checks; added to the CI config's EXTRA_DOMAINS",
     )
 
     check = sub.add_parser(
@@ -85,7 +96,8 @@ def _run(args: argparse.Namespace) -> int:
     request = RunRequest(
         recipe=args.recipe, ref=args.ref, tiers=tiers, keep=args.keep,
         repo=args.repo, domain=args.domain, inventory=args.inventory,
-        upgrade_from=args.upgrade_from,
+        upgrade_from=args.upgrade_from, ingress=args.ingress,
+        extra_domains=tuple(args.extra_domains),
     )
     result, path = Orchestrator(request).run()
     print(summary(result))

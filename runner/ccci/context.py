@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import secrets
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ccci import active_runs, git, paths
+from ccci import active_runs, git, ingress, paths
 from ccci.compose import labels_of
 from ccci.config import HookCtx, RecipeConfig, load_recipe_config
 from ccci.config.loader import call_value
@@ -28,6 +29,7 @@ from ccci.deploy_env import plan_deploy
 from ccci.errors import BadInput
 from ccci.leases import lease_port
 from ccci.names import check_domain, check_recipe_name, stack_name
+from ccci.routing import read_routers
 from ccci.rundir import RunDir
 from ccci.upgrade_path import upgrade_path
 from ccci.versions import sort_versions, tag_findings
@@ -50,13 +52,15 @@ class DeployPlan:
     compose_files: list[str]
     compose_version: str
     secrets: list[dict[str, Any]]
-    http_service: str
-    http_port: int
+    http_service: str | None
+    http_port: int | None
     services: list[str]
     volumes: list[str]
     networks: list[str]
     backup_services: list[str] = field(default_factory=list)
     timeout_label: int | None = None
+    # The Traefik routers its labels declare (ccci.routing.Router, as dicts).
+    routers: list[dict[str, Any]] = field(default_factory=list)
     # Findings that do not block the deploy (ccci.findings), as dicts.
     warnings: list[dict[str, Any]] = field(default_factory=list)
 
@@ -74,7 +78,11 @@ class HostValues:
     restic_password_file: str
     converge_timeout: int
     converge_timeout_source: str
-    published_port: int
+    # The app's port published on the host, leased for the run (direct ingress only).
+    published_port: int | None
+    # How clients reach the app (ccci.ingress.Ingress, as a dict): mode, port, scheme,
+    # the names it answers to, the proxy's CA on the host and in the run directory.
+    ingress: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -178,16 +186,28 @@ def _timeout_label(labels: dict[str, dict[str, str]], stack: str) -> int | None:
     return seconds if seconds > 0 else None
 
 
+def ingress_env(aliases: Sequence[str]) -> dict[str, str]:
+    """What the deploy environment gets for the proxy: no ACME (``LETS_ENCRYPT_ENV``
+    blank, so routers use the proxy's default certificate) and the run's aliases in
+    Co-op Cloud's ``EXTRA_DOMAINS`` format (set only when there are aliases, so a recipe
+    that reads it unset still gets Docker's blank and ccci's warning)."""
+    env = {"LETS_ENCRYPT_ENV": ""}
+    if aliases:
+        env["EXTRA_DOMAINS"] = ingress.extra_domains_value(aliases)
+    return env
+
+
 def make_plan(
-    name: str, checkout: Path, commit: str, domain: str, config: RecipeConfig
+    name: str, checkout: Path, commit: str, domain: str, config: RecipeConfig,
+    aliases: Sequence[str] = (),
 ) -> DeployPlan:
-    """Plan the deploy of one checked-out version.
+    """Plan the deploy of one checked-out version, with the run's ``aliases``.
 
     RecipeProblem (BadInput) listing every error found; warnings are kept in the plan.
     """
+    overrides = {**env_overrides(config, "EXTRA_ENV", domain), **ingress_env(aliases)}
     deploy = plan_deploy(
-        checkout, domain, env_overrides(config, "EXTRA_ENV", domain), config.get("COMPOSE_FILE"),
-        config.get("SECRET_VALUES"),
+        checkout, domain, overrides, config.get("COMPOSE_FILE"), config.get("SECRET_VALUES"),
     )
     project = deploy.project
     labels = {svc: labels_of(spec) for svc, spec in project.services.items()}
@@ -214,12 +234,14 @@ def make_plan(
             if svc_labels.get("backupbot.backup", "").lower() == "true"
         ),
         timeout_label=_timeout_label(labels, stack_name(domain)),
+        routers=[asdict(r) for r in read_routers(project.services, project.networks)],
         warnings=[w.as_dict() for w in deploy.warnings],
     )
 
 
 def plan_host_values(
-    run_id: str, config: RecipeConfig, plans: dict[str, dict[str, Any]], published_port: int
+    run_id: str, config: RecipeConfig, plans: dict[str, dict[str, Any]],
+    published_port: int | None, planned_ingress: ingress.Ingress,
 ) -> HostValues:
     """Host paths of the run and its convergence timeout, with where that came from.
 
@@ -243,29 +265,26 @@ def plan_host_values(
         converge_timeout=timeout,
         converge_timeout_source=source,
         published_port=published_port,
+        ingress=planned_ingress.as_dict(),
     )
 
 
 def create_run(
-    recipe: str,
-    ref: str | None = None,
-    *,
-    repo: str | None = None,
-    domain: str | None = None,
-    run_id: str | None = None,
-    run_dir: Path | None = None,
-    config_root: Path | None = None,
-    upgrade: bool = False,
-    upgrade_from: int | None = None,
-    published_port: int | None = None,
+    recipe: str, ref: str | None = None, *, repo: str | None = None,
+    domain: str | None = None, run_id: str | None = None, run_dir: Path | None = None,
+    config_root: Path | None = None, upgrade: bool = False, upgrade_from: int | None = None,
+    published_port: int | None = None, ingress_mode: str = ingress.TRAEFIK,
+    extra_domains: Sequence[str] = (),
 ) -> RunContext:
     """Validate the input, check the recipe out and plan every deploy of the run.
 
     Without ``ref`` the version under test is the working tree (HEAD plus uncommitted
     and untracked files). With ``upgrade`` the published versions to upgrade from are
-    planned too. ``published_port`` is the port the caller leased for the run's whole
-    life; without one (a manual run) a free one is picked now. BadInput (nothing
-    deployed) for an unsafe or unknown recipe, a missing ref, invalid compose or config.
+    planned too. ``ingress_mode`` says how the app is reached (``ccci.ingress``); its
+    aliases are the CI config's EXTRA_DOMAINS and ``extra_domains``. In direct mode
+    ``published_port`` is the port the caller leased for the run's whole life; without
+    one (a manual run) a free one is picked now. BadInput (nothing deployed) for an
+    unsafe or unknown recipe, a missing ref, invalid compose, config or names.
     """
     check_recipe_name(recipe)
     run_id = run_id or new_run_id()
@@ -276,11 +295,13 @@ def create_run(
     commit = git.resolve_ref(source, ref or "HEAD")
     stamp = datetime.now(UTC)
     run_dir = (run_dir or paths.runs_root() / f"{stamp:%Y%m%d-%H%M%S}-{recipe}-{run_id}").resolve()
+    aliases = ingress.alias_names(domain, config.get("EXTRA_DOMAINS"), extra_domains)
+    reached, port = _plan_ingress(ingress_mode, domain, aliases, run_dir, published_port, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     checkout = _clone(source, run_dir / "recipe", commit)
     changes = overlay_worktree(source, checkout) if ref is None else []
-    target = make_plan(TARGET, checkout, commit, domain, config)
+    target = make_plan(TARGET, checkout, commit, domain, config, aliases)
     all_tags = git.tags(checkout)
     upgrade = upgrade and "upgrade" not in config.get("EXPECTED_NA")  # n/a: no base to deploy
     path = upgrade_path(all_tags, target.version,
@@ -288,14 +309,14 @@ def create_run(
                         hops_back=upgrade_from) if upgrade else None
     plans = {TARGET: asdict(target)}
     for tag in path.versions if path else ():
-        plans[tag] = _plan_tag(tag, source, checkout, run_dir, domain, config)
+        plans[tag] = _plan_tag(tag, source, checkout, run_dir, domain, config, aliases)
     overlay = _copy_overlay(config, run_dir)
     context = RunContext(
         run_id=run_id, recipe=recipe, ref=ref or "HEAD", commit=commit,
         version=target.version, run_dir=str(run_dir), repo=str(source),
         config_root=str(config_root), domain=domain, stack=stack_name(domain),
         overlay=overlay, plans=plans,
-        host=asdict(plan_host_values(run_id, config, plans, published_port or _any_port(run_id))),
+        host=asdict(plan_host_values(run_id, config, plans, port, reached)),
         upgrade_path=list(path.versions) if path else [],
         upgrade_skip=path.skip_reason if path else NOT_PLANNED,
         upgrade_extra_env=env_overrides(config, "UPGRADE_EXTRA_ENV", domain),
@@ -316,12 +337,26 @@ def planning_warnings(plans: dict[str, dict[str, Any]], tags: list[str]) -> list
 
 
 def _plan_tag(
-    tag: str, source: Path, checkout: Path, run_dir: Path, domain: str, config: RecipeConfig
+    tag: str, source: Path, checkout: Path, run_dir: Path, domain: str, config: RecipeConfig,
+    aliases: Sequence[str],
 ) -> dict[str, Any]:
     """Check a published version out under ``versions/`` and plan it like the target."""
     tag_commit = git.resolve_ref(checkout, f"refs/tags/{tag}")
     tag_checkout = _clone(source, run_dir / "versions" / tag, tag_commit)
-    return asdict(make_plan(tag, tag_checkout, tag_commit, domain, config))
+    return asdict(make_plan(tag, tag_checkout, tag_commit, domain, config, aliases))
+
+
+def _plan_ingress(
+    mode: str, domain: str, aliases: Sequence[str], run_dir: Path,
+    published_port: int | None, run_id: str,
+) -> tuple[ingress.Ingress, int | None]:
+    """The run's ingress, and its published port: only direct mode publishes one (the
+    caller's lease, or for a manual run a port free right now)."""
+    if ingress.check_mode(mode) == ingress.DIRECT:
+        published_port = published_port or _any_port(run_id)
+    else:
+        published_port = None
+    return ingress.plan_ingress(mode, domain, aliases, run_dir, published_port), published_port
 
 
 def default_domain(recipe: str, run_id: str) -> str:

@@ -92,8 +92,12 @@ _INFRASTRUCTURE_RULES = (
           r"already exists on the host|port is already allocated|address already in use|"
           r"is in use on the host",
           "another run or app holds the stack name or port; retry the run"),
-    _rule("host not prepared", INFRASTRUCTURE, r"network \"?proxy\"? not found",
+    _rule("host not prepared", INFRASTRUCTURE,
+          r"network \"?proxy\"? not found|the host is not prepared",
           "prepare the host: ansible-playbook playbooks/prepare-host.yml"),
+    _rule("proxy down", INFRASTRUCTURE, r"no answer from the proxy on",
+          "the host's proxy stack (Traefik) is not running: prepare the host again "
+          "(ansible-playbook playbooks/prepare-host.yml) and see docker service ps proxy_traefik"),
 )
 
 _RECIPE_RULES = (
@@ -114,6 +118,9 @@ _RECIPE_RULES = (
           r"(?:secret|config) not found",
           "the compose files are not valid for docker stack deploy: fix the named key"),
     _rule("hook failed", RECIPE, r"^hook \S+ failed"),
+    _rule("app not reached", RECIPE, r"^the app did not answer well",
+          "the reason says, for each name and path, what the proxy answered and which "
+          "label (traefik.*, networks) to fix"),
 )
 
 _HARNESS_RULES = (
@@ -137,7 +144,7 @@ RECIPE_ACTIONS = frozenset({
     "community.docker.docker_stack", "community.docker.docker_image_pull",
     "ccci.recipe.stack_converge", "ccci.recipe.hook", "ccci.recipe.marker",
     "ccci.recipe.backup", "ccci.recipe.backupbot_backup", "ccci.recipe.backupbot_restore",
-    "ansible.builtin.uri", "ansible.builtin.assert",
+    "ansible.builtin.uri", "ansible.builtin.assert", "ccci.recipe.app_probe",
 })
 
 

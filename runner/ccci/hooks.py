@@ -30,6 +30,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+from ccci import ingress
 from ccci.config import HookCtx, RecipeConfig, Snapshot, load_recipe_config
 from ccci.context import RunContext, load_run
 from ccci.markers import Marker
@@ -61,19 +62,36 @@ def make_ctx(
     context: RunContext, config: RecipeConfig, op: str, host_spec: str,
     snapshot: dict[str, Any] | None = None,
 ) -> HookCtx:
-    """The frozen context handed to hooks for operation ``op``."""
-    port = RunDir(context.run_dir).deploys().published_port
+    """The frozen context handed to hooks for operation ``op``.
+
+    ``base_url`` is the app's URL by its domain (``https://<domain>:<proxy port>``, or
+    the published port in direct mode), which the hook's process resolves to the host's
+    loopback (``reach_app``); empty for a recipe that serves no HTTP.
+    """
+    reached = ingress.Ingress.from_dict(context.host["ingress"])
     return HookCtx(
         snapshot=Snapshot(**snapshot, stack=context.stack, host_spec=host_spec)
         if snapshot else None,
         domain=context.domain,
-        base_url=f"http://127.0.0.1:{port}" if port and context.target["http_service"] else "",
+        base_url=reached.base_url if context.target["http_service"] else "",
         meta=MappingProxyType(config.resolved()),
         deps=MappingProxyType(load_deps()),
         op=op,
         stack=context.stack,
         host_spec=host_spec,
     )
+
+
+def reach_app(context: RunContext, func: Callable[[], Any]) -> Callable[[], Any]:
+    """``func``, called where the app's names resolve to the host's loopback and the
+    proxy's CA is trusted (``ccci.ingress.reach``); for the child a call runs in."""
+    reached, bundle = ingress.of_run(context.host["ingress"], context.run_dir)
+    return partial(_reaching, reached, bundle, func)
+
+
+def _reaching(reached: ingress.Ingress, bundle: Path | None, func: Callable[[], Any]) -> Any:
+    ingress.enter(reached, bundle)
+    return func()
 
 
 def _exception_text(exc: BaseException) -> str:
@@ -366,7 +384,7 @@ def run_hook(
     limit, window = hook_limit(config, name), _Window(retry_for, interval)
     outcomes: list[HookOutcome] = []
     while True:
-        call = call_bounded(partial(hook, ctx), window.bound(limit))
+        call = call_bounded(reach_app(context, partial(hook, ctx)), window.bound(limit))
         outcomes.append(_judge(name, call, retry_for > 0 or require_true, len(outcomes) + 1))
         if outcomes[-1].ok or not window.again():
             break
@@ -409,7 +427,7 @@ def check_marker(
     ctx = make_ctx(context, config, op, host_spec)
     limit, window = hook_limit(config, None), _Window(retry_for, interval)
     while True:
-        call = call_bounded(partial(marker.probe, ctx), window.bound(limit))
+        call = call_bounded(reach_app(context, partial(marker.probe, ctx)), window.bound(limit))
         found, seen = call.value if call.ok else (False, call.error)
         if found or not window.again():
             break

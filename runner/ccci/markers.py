@@ -54,9 +54,9 @@ class Marker:
     def probe(self, ctx: HookCtx) -> tuple[bool, str]:
         """Look for the marker in the live app; returns (found, what was seen)."""
         if self.http_path is not None:
-            response = requests.get(
-                f"{ctx.base_url}{self.http_path}", headers={"Host": ctx.domain}, timeout=10
-            )
+            # By the app's name, as a browser: the probe's process resolves it to the
+            # host's loopback and trusts the proxy's CA (ccci.hooks.reach_app).
+            response = requests.get(f"{ctx.base_url}{self.http_path}", timeout=10)
             seen = f"HTTP {response.status_code}"
             return response.ok and self.contains in response.text, seen
         result = ctx.exec(self.service or "", self.command or "")

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ccci import active_runs, paths
+from ccci import active_runs, ingress, paths
 from ccci.ansible import PlaybookRunner, StageRun, swarm_hosts
 from ccci.context import RunContext, create_run, default_domain, new_run_id
 from ccci.errors import BadInput, CcciError
@@ -30,6 +30,7 @@ from ccci.levels import TIERS
 from ccci.names import RECIPE_NAME, check_domain, check_recipe_name
 from ccci.progress import Progress
 from ccci.results import RunResult, TierResult, write_junit, write_results
+from ccci.routing import router_from_dict
 from ccci.rundir import RunDir
 
 AVAILABLE_TIERS = ("install", "upgrade", "backup", "restore")
@@ -51,6 +52,9 @@ class RunRequest:
     domain: str | None = None
     inventory: str | None = None
     upgrade_from: int | None = None
+    # How the app is reached (ccci.ingress): through the host's proxy, or a published port.
+    ingress: str = ingress.TRAEFIK
+    extra_domains: tuple[str, ...] = ()
 
 
 class _Interrupt:
@@ -156,23 +160,32 @@ class Orchestrator:
         self._janitor_pass()
         domain = check_domain(request.domain or default_domain(request.recipe, run_id))
         held.enter_context(lease_domain(domain, run_id))
-        local = request.inventory is None
-        port = held.enter_context(lease_port(
-            run_id, exclude=active_runs.reserved_ports(),
-            in_use=port_bound_locally if local else lambda _port: False,
-        ))
+        port = self._lease_port(run_id, held)
         context = create_run(
             request.recipe, request.ref, repo=request.repo, domain=domain,
-            run_id=run_id, run_dir=run_dir, published_port=int(port.value),
+            run_id=run_id, run_dir=run_dir, published_port=port,
             upgrade="upgrade" in request.tiers, upgrade_from=request.upgrade_from,
+            ingress_mode=request.ingress, extra_domains=request.extra_domains,
         )
         entry = active_runs.new_entry(
             run_id, registry_host(request.inventory), context.run_dir,
-            stack=context.stack, domain=domain, port=int(port.value),
+            stack=context.stack, domain=domain, port=port,
         )
         held.enter_context(active_runs.register(entry))
         held.callback(self._unregister, entry)
         return context
+
+    def _lease_port(self, run_id: str, held: ExitStack) -> int | None:
+        """The run's published port, leased for its life: direct ingress only (through
+        the proxy the app publishes none)."""
+        if ingress.check_mode(self.request.ingress) != ingress.DIRECT:
+            return None
+        local = self.request.inventory is None
+        port = held.enter_context(lease_port(
+            run_id, exclude=active_runs.reserved_ports(),
+            in_use=port_bound_locally if local else lambda _port: False,
+        ))
+        return int(port.value)
 
     def _janitor_pass(self) -> None:
         """Reap runs that died on this host before leasing: their ports come free."""
@@ -208,6 +221,9 @@ class Orchestrator:
         result.version = context.version
         result.domain = context.domain
         result.stack = context.stack
+        reached = ingress.Ingress.from_dict(context.host["ingress"])
+        result.ingress = {"mode": reached.mode, "base_url": reached.base_url,
+                          "names": reached.names}
         self.progress.info(
             f"run {context.run_id}: {context.recipe} at {context.commit[:10]} "
             f"({context.version or 'untagged'}) as {context.domain}"
@@ -333,7 +349,8 @@ def tier_details(tier: str, context: RunContext, record: RunDir) -> dict[str, An
         deploys = record.deploys()
         fresh = deploys.fresh
         return {"deploy": asdict(fresh[0]) if fresh else None,
-                "published_port": deploys.published_port}
+                "published_port": deploys.published_port,
+                **route_details(context, record, "install")}
     if tier == "upgrade":
         return upgrade_details(context, record)
     markers = record.markers()
@@ -343,8 +360,23 @@ def tier_details(tier: str, context: RunContext, record: RunDir) -> dict[str, An
                 "marker": markers.seeded.get("backup")}
     if tier == "restore":
         return {"snapshot_id": record.backups().last_good_snapshot,
-                "marker_checks": [asdict(c) for c in markers.checks_of("backup")]}
+                "marker_checks": [asdict(c) for c in markers.checks_of("backup")],
+                "probes": [p for r in record.probes().of("restore") for p in r.probes]}
     return {}
+
+
+def route_details(context: RunContext, record: RunDir, op: str) -> dict[str, Any]:
+    """The ingress, the routers of the plan checked, and every request of the checks of
+    ``op`` (url, status, seconds), for results.json."""
+    rounds = record.probes().of(op)
+    plan = rounds[-1].plan if rounds else context.first_plan
+    names = context.host["ingress"]["names"]
+    routers = [router_from_dict(r) for r in context.plans[plan].get("routers") or []]
+    return {
+        "ingress": context.host["ingress"]["mode"],
+        "routers": [{**asdict(r), "probed": any(r.matches(n) for n in names)} for r in routers],
+        "probes": [p for r in rounds for p in r.probes],
+    }
 
 
 def upgrade_details(context: RunContext, record: RunDir) -> dict[str, Any]:
@@ -355,6 +387,7 @@ def upgrade_details(context: RunContext, record: RunDir) -> dict[str, Any]:
         "target_version": context.version,
         "target_commit": context.commit,
         "hops": [asdict(d) for d in record.deploys().deploys if d.op == "upgrade"],
+        "probes": [p for r in record.probes().of("upgrade") for p in r.probes],
         "marker": markers.seeded.get("upgrade"),
         "marker_checks": [asdict(c) for c in markers.checks_of("upgrade")],
     }

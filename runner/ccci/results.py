@@ -55,6 +55,8 @@ class RunResult:
     reaped: dict[str, str] | None = None
     # Planning's warnings (ccci.findings: code, message, file, key, fix), shown and kept.
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    # How the app was reached (ccci.ingress): mode (traefik or direct), base_url, names.
+    ingress: dict[str, Any] = field(default_factory=dict)
 
     @property
     def level(self) -> int:

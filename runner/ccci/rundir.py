@@ -12,7 +12,12 @@ Records:
     markers.json   seeded data markers and every check of them
     backups.json   every backup with its attempts and snapshot
     tiers.json     when each tier's stage started and whether it passed
+    probes.json    every check of the app's routes (each name and path, status, time)
     results.json   the verdict (``ccci.results.RunResult``), written last
+
+Besides the records: ``proxy-access.log``, the proxy's access-log lines for the run's
+names (copied at teardown); ``proxy-ca.crt`` and ``ca-bundle.pem``, the proxy's CA
+(copied by the checks) and certifi's CAs with it, for clients of the app.
 
 Schema version 1 is the unversioned layout ccci wrote before this module; those
 records are read as they are, except ``context.json``, whose plan lacks the host
@@ -38,8 +43,14 @@ DEPLOYS = "deploy.json"
 MARKERS = "markers.json"
 BACKUPS = "backups.json"
 TIERS = "tiers.json"
+PROBES = "probes.json"
 RESULTS = "results.json"
 JUNIT = "junit.xml"
+ACCESS_LOG = "proxy-access.log"
+# The proxy's CA, copied from the host by the check, and certifi's CAs with it
+# (ccci.ingress): what clients on the controller verify the app with.
+PROXY_CA = "proxy-ca.crt"
+CA_BUNDLE = "ca-bundle.pem"
 
 
 class RecordError(BadInput):
@@ -148,6 +159,29 @@ class Tiers:
         return {e.tier: e.status for e in self.events}
 
 
+@dataclass
+class ProbeRound:
+    """One check of the live app: every name and path requested, and how each went."""
+
+    op: str
+    plan: str
+    mode: str
+    ok: bool
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    elapsed: float | None = None
+    at: str = ""
+
+
+@dataclass
+class Probes:
+    """``probes.json``: every check of the app's routes, oldest first."""
+
+    rounds: list[ProbeRound] = field(default_factory=list)
+
+    def of(self, op: str) -> list[ProbeRound]:
+        return [r for r in self.rounds if r.op == op]
+
+
 def check_tier_status(status: str) -> None:
     """Refuse a tier event other than started or passed (a failure is a missing pass)."""
     if status not in ("started", "passed"):
@@ -226,10 +260,13 @@ class RunDir:
         return Deploys(deploys=entries, **{k: data[k] for k in ("published_port", "stack")
                                            if k in data})
 
-    def record_deploy(self, entry: DeployEntry, *, published_port: int, stack: str) -> Deploys:
+    def record_deploy(self, entry: DeployEntry, *, published_port: int | None,
+                      stack: str) -> Deploys:
+        """Append a deploy; ``published_port`` is None when the app publishes none
+        (it is reached through the proxy)."""
         record = self.deploys()
         record.deploys.append(entry)
-        record.published_port = int(published_port)
+        record.published_port = int(published_port) if published_port else None
         record.stack = stack
         self._write(DEPLOYS, asdict(record))
         return record
@@ -276,6 +313,35 @@ class RunDir:
         record = self.tiers()
         record.events.append(TierEvent(tier, status, now()))
         self._write(TIERS, asdict(record))
+
+    # -- probes.json and the proxy's access log ---------------------------------------
+
+    def probes(self) -> Probes:
+        data = self._read(PROBES) or {}
+        return Probes(rounds=[_from_dict(ProbeRound, r) for r in data.get("rounds", [])])
+
+    def record_probe(self, probe: ProbeRound) -> None:
+        record = self.probes()
+        record.rounds.append(ProbeRound(**{**asdict(probe), "at": probe.at or now()}))
+        self._write(PROBES, asdict(record))
+
+    def save_access_log(self, lines: list[str]) -> Path:
+        """The proxy's access-log lines of the run's names (JSON lines, as Traefik wrote)."""
+        path = self.file(ACCESS_LOG)
+        path.write_text("".join(f"{line.rstrip()}\n" for line in lines))
+        return path
+
+    def access_log_path(self) -> Path:
+        return self.file(ACCESS_LOG)
+
+    def save_proxy_ca(self, pem: str) -> Path:
+        """The proxy's CA certificate (public), unless the copy already holds it."""
+        path = self.file(PROXY_CA)
+        if not path.is_file() or path.read_text() != pem:
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(pem)
+            os.replace(tmp, path)
+        return path
 
     # -- results ---------------------------------------------------------------------
 

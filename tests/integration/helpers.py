@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from ccci.context import load_run
-from ccci.ingress import Ingress, reach
+from ccci.ingress import of_run, reach
 
 
 def run_objects(client, run_id: str, stack: str | None = None) -> dict[str, list[str]]:
@@ -33,9 +33,8 @@ def run_objects(client, run_id: str, stack: str | None = None) -> dict[str, list
 def app_get(run_dir: str | Path, path: str = "/") -> requests.Response:
     """GET the run's app by its domain, as a user would: through the proxy over https
     with its CA (or on the published port in direct mode), resolved to loopback."""
-    context = load_run(run_dir)
-    reached = Ingress.from_dict(context.host["ingress"])
-    with reach(reached, reached.ca_bundle(run_dir)):
+    reached, bundle = of_run(load_run(run_dir).host["ingress"], run_dir)
+    with reach(reached, bundle):
         return requests.get(reached.base_url + path, timeout=10, allow_redirects=False)
 
 

@@ -38,3 +38,17 @@ def test_tiers_default_and_selection(requested):
 def test_stages_is_a_deprecated_alias(requested, capsys):
     assert _tiers(requested, "--stages", "install,restore") == ("install", "restore")
     assert "--stages is deprecated, use --tiers" in capsys.readouterr().err
+
+
+def test_ingress_and_aliases(requested):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "example-site"])
+    assert (requested[-1].ingress, requested[-1].extra_domains) == ("traefik", ())
+    with pytest.raises(SystemExit):
+        cli.main(["run", "example-site", "--ingress", "direct", "--extra-domain",
+                  "www.${DOMAIN}", "--extra-domain", "a.ccci.test"])
+    assert requested[-1].ingress == "direct"
+    assert requested[-1].extra_domains == ("www.${DOMAIN}", "a.ccci.test")
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["run", "example-site", "--ingress", "nginx"])
+    assert refused.value.code == 2

@@ -125,3 +125,20 @@ def test_the_reason_leaves_out_the_docker_api_url():
     reason = StageRun("install", "failed", 2, 1.0, [{"task": "Pull", "msg": msg}]).reason()
     assert reason == ('Pull: Error pulling image r:1 - 404 Client Error: Not Found ("manifest '
                       'for r:1 not found: manifest unknown")')
+
+
+@pytest.mark.parametrize(("msg", "kind"), [
+    # A routing mistake: the reason names the label; never the registry's "502 Bad Gateway".
+    ("the app did not answer well: https://s.ccci.test:18443/health (router s): HTTP 502: "
+     "the app does not listen on 80: fix traefik.http.services.s.loadbalancer.server.port=80",
+     RECIPE),
+    ("the app did not answer well: https://s.ccci.test:18443/health: HTTP 404: no router's "
+     "rule matches s.ccci.test", RECIPE),
+    ("the app did not answer well: https://s.ccci.test:18443/: no answer from the proxy on "
+     "127.0.0.1:18443 (connection refused): the host's proxy stack is not running",
+     INFRASTRUCTURE),
+])
+def test_a_failed_check_of_the_app_is_the_recipes_unless_the_proxy_is_down(msg, kind):
+    failure = _failure(_event("ccci.recipe.app_probe", {"msg": msg, "probes": []}))
+    assert failure["failure_kind"] == kind
+    assert classify_failure(failure).hint

@@ -16,6 +16,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,13 +90,13 @@ def make_run(recipes, tmp_path, monkeypatch) -> Callable[[str], Path]:
     monkeypatch.setenv("CCCI_TEST_PIDS", str(tmp_path / "pids"))
     monkeypatch.setenv("CCCI_TEST_CALLS", str(tmp_path / "calls"))
 
-    def make(meta: str) -> Path:
+    def make(meta: str, **planned: Any) -> Path:
         config = tmp_path / "config" / "example-site"
         config.mkdir(parents=True)
         (config / "meta.yml").write_text(textwrap.dedent(meta))
         (config / "hooks.py").write_text(BLOCKING_HOOKS)
         context = create_run("example-site", config_root=config.parent,
-                             run_dir=tmp_path / "run")
+                             run_dir=tmp_path / "run", **planned)
         return Path(context.run_dir)
 
     return make
@@ -204,7 +205,9 @@ def silent_app() -> Iterator[int]:
 
 def test_a_marker_probe_that_blocks_is_not_found_within_the_hook_timeout(make_run,
                                                                          silent_app):
-    run_dir = make_run("HOOK_TIMEOUT: 2\n")
+    # Reached directly on the silent port: http://<domain>:<port>, the domain resolved
+    # to loopback in the probe's process.
+    run_dir = make_run("HOOK_TIMEOUT: 2\n", ingress_mode="direct", published_port=silent_app)
     record = RunDir(run_dir)
     seeded = run_hook(run_dir, "pre_upgrade", "upgrade")
     assert seeded.ok and seeded.returned["contains"] == "seeded"  # a Marker crossed back

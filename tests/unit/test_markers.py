@@ -9,6 +9,7 @@ from types import MappingProxyType
 import pytest
 
 from ccci.config.hookctx import CommandResult, HookCtx
+from ccci.ingress import Ingress, reach
 from ccci.markers import Marker
 
 
@@ -16,7 +17,8 @@ class _Notes(BaseHTTPRequestHandler):
     """A tiny app on loopback: /notes serves the seeded note only for the right Host."""
 
     def do_GET(self):
-        ok = self.path == "/notes" and self.headers["Host"] == "app.ccci.test"
+        host = self.headers["Host"].rsplit(":", 1)[0]
+        ok = self.path == "/notes" and host == "app.ccci.test"
         body = b"note-42 and others" if ok else b"not here"
         self.send_response(200 if ok else 404)
         self.send_header("Content-Length", str(len(body)))
@@ -29,10 +31,14 @@ class _Notes(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def app_url():
+    """The app's URL by its name, which resolves to the server's loopback meanwhile."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Notes)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    port = server.server_address[1]
+    app = Ingress("direct", "http", port, ["app.ccci.test"])
+    with reach(app):
+        yield app.base_url
     server.shutdown()
     server.server_close()
 

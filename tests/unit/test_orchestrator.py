@@ -25,7 +25,7 @@ from ccci.orchestrator import (
     summary,
 )
 from ccci.progress import Progress
-from ccci.rundir import RunDir
+from ccci.rundir import DeployEntry, ProbeRound, RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -280,3 +280,37 @@ def test_a_crash_of_ccci_code_is_a_harness_error_and_teardown_still_runs():
     assert install["reason"] == "ccci failed in the install tier: KeyError: 'plans'"
     assert "Traceback" in install["details"]["traceback"]
     assert result.exit_code == EXIT_FAILED
+
+
+def _record_probe(run_dir: Path, ok: bool) -> None:
+    context = load_run(run_dir)
+    RunDir(run_dir).record_deploy(DeployEntry(op="install", plan="target", converged=True),
+                                  published_port=None, stack=context.stack)
+    RunDir(run_dir).record_probe(ProbeRound(
+        op="install", plan="target", mode="traefik", ok=ok, elapsed=0.4,
+        probes=[{"url": f"https://{context.domain}:18443/health", "status": 200 if ok else 404,
+                 "seconds": 0.4, "ok": ok}]))
+
+
+def test_results_say_how_the_app_was_reached_and_what_the_check_requested():
+    runner = ScriptedRunner({})
+    runner.on_stage = lambda stage: _record_probe(runner.run_dir, True) if (
+        stage == "install") else None
+    _, results = _run(RunRequest("example-site", tiers=("install",)), runner)
+    domain, stack = results["domain"], results["stack"]
+    assert results["ingress"] == {"mode": "traefik", "base_url": f"https://{domain}:18443",
+                                  "names": [domain]}
+    details = results["tiers"]["install"]["details"]
+    assert details["ingress"] == "traefik" and details["published_port"] is None
+    [router] = details["routers"]
+    assert (router["name"], router["port"], router["probed"]) == (stack, 80, True)
+    assert [p["status"] for p in details["probes"]] == [200]
+
+
+def test_direct_ingress_leases_a_published_port():
+    _, results = _run(RunRequest("example-site", tiers=("install",), ingress="direct"),
+                      ScriptedRunner({}))
+    context = load_run(results["run_dir"])
+    assert results["ingress"]["mode"] == "direct"
+    port = context.host["published_port"]
+    assert 20000 <= port <= 29999 and results["ingress"]["base_url"].endswith(f":{port}")

@@ -108,7 +108,7 @@ def test_no_other_module_names_a_run_record_file():
     A record's file name as a string or path literal anywhere else (Python, a Jinja
     lookup in a role or playbook) means something reads or writes it behind its back.
     """
-    literal = r"[\"'/](deploy|markers|backups|tiers|context|results)\.json"
+    literal = r"[\"'/](deploy|markers|backups|tiers|probes|context|results)\.json"
     found = subprocess.run(
         ["git", "grep", "-n", "-E", literal, "--", "runner", "collections", "playbooks"],
         cwd=ROOT, capture_output=True, text=True, check=False,

@@ -21,7 +21,11 @@ Everything is validated before anything deploys: an unknown key, a wrong type, a
 callable where a value belongs (or the reverse) and a hook with the wrong
 parameters each stop the run with a message naming the file and the key.
 Hooks receive a frozen `HookCtx`: `domain`, `base_url`, `meta`, `deps`, `op`,
-`stack`, `host` (testinfra) and `exec(service, command)`.
+`stack`, `host` (testinfra) and `exec(service, command)`. `base_url` is the app's URL
+by its domain, `https://<domain>:18443` through the host's proxy (`http://<domain>:<port>`
+with `--ingress direct`): in the hook's process the run's names resolve to the host's
+loopback and `requests` trusts the proxy's CA, so `requests.get(ctx.base_url + "/x")`
+needs no Host header and no `verify=`.
 Reserved keys are accepted and validated, so a recipe can set them ahead of time,
 but nothing uses them until the feature they are reserved for lands.
 

@@ -14,6 +14,7 @@ from ccci.config.rules import (
     Rule,
     absolute_path,
     at_least,
+    dns_names,
     env_values,
     not_applicable,
     secret_sources,
@@ -149,6 +150,13 @@ REGISTRY: dict[str, Key] = {
         _value("UPGRADE_EXTRA_ENV", (dict,), {}, None,
                "Variables added to the environment of the upgraded deploy only.",
                may_be_callable=True, rules=(env_values(),)),
+        _value("EXTRA_DOMAINS", (list,), [], None,
+               "Aliases of the app (e.g. [www.${DOMAIN}]): deployed in Co-op Cloud's "
+               "EXTRA_DOMAINS format (, `www.x`) and each requested by the install, upgrade "
+               "and restore checks. Through the proxy each must be under ccci.test; one the "
+               "proxy's wildcard certificate does not cover gets a certificate of its own for "
+               "the run. ccci run --extra-domain adds more.",
+               rules=(dns_names("${DOMAIN}"),)),
         _value("DEPS", (list,), [], None,
                "Names of apps this recipe needs; their credentials reach hooks as ctx.deps.",
                reserved_for=FUNCTIONAL_TIER, rules=(strings(),)),

@@ -100,6 +100,22 @@ def absolute_path() -> Rule:
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
+
+
+def dns_names(placeholder: str) -> Rule:
+    """EXTRA_DOMAINS: each a DNS name, ``placeholder`` standing for the run's domain."""
+    sample = "app-1a2b3c4d.ccci.test"
+
+    def problem(names: list[Any]) -> str | None:
+        bad = [name for name in names if not isinstance(name, str) or not _DNS_NAME.match(
+            name.replace(placeholder, sample).replace(placeholder.replace("{", "").replace(
+                "}", ""), sample))]
+        return (f"must list DNS names (lower-case letters, digits, '-', '.'; {placeholder} "
+                f"for the run's domain), not {bad!r}") if bad else None
+
+    return Rule(f"DNS names, {placeholder} for the run's domain", problem)
 
 
 def secret_sources() -> Rule:

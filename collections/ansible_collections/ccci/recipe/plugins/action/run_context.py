@@ -36,6 +36,8 @@ def _context(args: dict):
         config_root=Path(args["config_root"]) if args.get("config_root") else None,
         upgrade=boolean(args.get("upgrade", False)),
         upgrade_from=int(args["upgrade_from"]) if args.get("upgrade_from") else None,
+        ingress_mode=args.get("ingress") or "traefik",
+        extra_domains=list(args.get("extra_domains") or []),
     )
     return context, True
 
@@ -46,7 +48,7 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(
         ("run_dir", "recipe", "ref", "repo", "domain", "config_root", "upgrade",
-         "upgrade_from", "tier")
+         "upgrade_from", "tier", "ingress", "extra_domains")
     )
 
     def run(self, tmp=None, task_vars=None):

@@ -16,7 +16,7 @@ try:
     from ccci import active_runs
     from ccci.errors import CcciError
     from ccci.janitor import mark_reaped
-    from ccci.rundir import DeployEntry, RunDir
+    from ccci.rundir import DeployEntry, ProbeRound, RunDir
 except ImportError as exc:  # pragma: no cover - reported at run time
     RunDir = None
     IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
@@ -51,7 +51,8 @@ class ActionModule(ActionBase):
 
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("run_dir", "deploy", "published_port", "stack", "tier", "status",
-                             "run_id", "reaped", "unregister"))
+                             "run_id", "reaped", "unregister", "probe", "access_log",
+                             "proxy_ca"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -62,14 +63,23 @@ class ActionModule(ActionBase):
         try:
             if args.get("deploy"):
                 entry = DeployEntry(**args["deploy"])
-                record.record_deploy(entry, published_port=int(args["published_port"]),
+                port = args.get("published_port")
+                record.record_deploy(entry, published_port=int(port) if port else None,
                                      stack=str(args["stack"]))
             if args.get("tier"):
                 record.record_tier(str(args["tier"]), str(args.get("status", "started")))
+            if args.get("probe"):
+                record.record_probe(ProbeRound(**args["probe"]))
+            if args.get("proxy_ca"):
+                record.save_proxy_ca(str(args["proxy_ca"]))
+            if args.get("access_log") is not None:
+                record.save_access_log([str(line) for line in args["access_log"]])
             ended = _end_of_run(args, record)
             state = record.state()
         except (CcciError, TypeError, ValueError, KeyError) as exc:
             return {**result, "failed": True, "msg": f"cannot record in {record.path}: {exc}"}
-        result.update(changed=bool(args.get("deploy") or args.get("tier") or ended),
+        changed = args.get("deploy") or args.get("tier") or args.get("probe") or ended or (
+            args.get("access_log") is not None)
+        result.update(changed=bool(changed),
                       state=state, **ended)
         return result

@@ -51,6 +51,20 @@ options:
   tier:
     description: A tier (C(install), C(upgrade), C(backup), C(restore)) to ask the gate for.
     type: str
+  ingress:
+    description:
+      - For a new run, how the app is reached - through the host's proxy by its names
+        over https (C(traefik)), or on a port published on the host (C(direct)).
+    type: str
+    choices: [traefik, direct]
+    default: traefik
+  extra_domains:
+    description:
+      - For a new run, aliases of the app (C(${DOMAIN}) stands for its domain), added to
+        the CI config's C(EXTRA_DOMAINS).
+    type: list
+    elements: str
+    default: []
 requirements:
   - the ccci Python package on the controller
 """

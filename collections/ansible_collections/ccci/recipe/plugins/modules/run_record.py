@@ -15,7 +15,9 @@ description:
     ccci package; roles go through this action instead of reading or writing the files.
   - With O(deploy), appends one deploy and the published port to C(deploy.json). With
     O(tier), records that the tier's stage started or passed in C(tiers.json); the tier
-    gates judge from it. With neither, only reads.
+    gates judge from it. With O(probe), appends a check of the app's routes to
+    C(probes.json); with O(access_log), keeps the proxy's lines of the run. With none of
+    them, only reads.
   - At the end of a run, O(reaped) records in its C(results.json) that the janitor tore
     it down and why, and O(unregister) removes it from the registry of active runs
     (C($CCCI_STATE_DIR/runs)), so the janitor and C(ccci ls) no longer see it.
@@ -31,7 +33,9 @@ options:
       C(version), C(converged), C(elapsed), C(timeout), C(timeout_source), C(started).
     type: dict
   published_port:
-    description: The app's published HTTP port; required with O(deploy).
+    description:
+      - The app's published HTTP port, with O(deploy); null or omitted when the app
+        publishes none (it is reached through the proxy).
     type: int
   stack:
     description: The run's stack; required with O(deploy).
@@ -57,6 +61,20 @@ options:
     description: Remove the run from the registry of active runs (its teardown is done).
     type: bool
     default: false
+  probe:
+    description: One check of the live app, appended to C(probes.json); keys C(op),
+      C(plan), C(mode) (the ingress), C(ok), C(elapsed) and C(probes) (what
+      M(ccci.recipe.app_probe) returned for each name and path).
+    type: dict
+  access_log:
+    description: The proxy's access-log lines of the run's names (M(ccci.recipe.access_log)),
+      written to the run directory's C(proxy-access.log), replacing what it held.
+    type: list
+    elements: str
+  proxy_ca:
+    description: The proxy's CA certificate (PEM, public), kept as the run directory's
+      C(proxy-ca.crt) for clients of the app on the controller.
+    type: str
 requirements:
   - the ccci Python package on the controller
 """
@@ -81,7 +99,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 state:
-  description: C(published_port), C(deploys) and C(fresh_deploys) (counts),
+  description: C(published_port), C(live_plan), C(deploys) and C(fresh_deploys) (counts),
     C(version_deployed) and C(last_good_snapshot) of the run.
   returned: success
   type: dict

@@ -77,6 +77,22 @@ def test_deploy_and_tier_in_one_call(record, tmp_path):
     assert result["state"]["tiers"] == {"install": "passed"}
 
 
+def test_a_deploy_through_the_proxy_has_no_published_port(record, tmp_path):
+    result = record(deploy=deploy("install", "target"), published_port=None, stack="s")
+    assert result["state"]["published_port"] is None and result["state"]["deploys"] == 1
+    assert RunDir(tmp_path).deploys().published_port is None
+
+
+def test_checks_and_the_access_log_are_kept(record, tmp_path):
+    probe = {"op": "install", "plan": "target", "mode": "traefik", "ok": False,
+             "elapsed": 1.5, "probes": [{"url": "https://a.ccci.test:18443/", "status": 404}]}
+    assert record(probe=probe)["changed"] is True
+    [kept] = RunDir(tmp_path).probes().of("install")
+    assert (kept.ok, kept.probes[0]["status"], bool(kept.at)) == (False, 404, True)
+    assert record(access_log=['{"RequestHost":"a.ccci.test"}'])["changed"] is True
+    assert RunDir(tmp_path).access_log_path().read_text() == '{"RequestHost":"a.ccci.test"}\n'
+
+
 def test_state_reports_the_last_good_snapshot(record, tmp_path):
     RunDir(tmp_path).record_backup({"ok": True, "snapshot_id": "snap1"})
     RunDir(tmp_path).record_backup({"ok": False, "snapshot_id": None})
@@ -87,7 +103,9 @@ def test_state_reports_the_last_good_snapshot(record, tmp_path):
     ({"deploy": deploy("install", "target", colour="red"), "published_port": 1,
       "stack": "s"}, "colour"),
     ({"deploy": {"op": "install"}, "published_port": 1, "stack": "s"}, "plan"),
-    ({"deploy": deploy("install", "target"), "stack": "s"}, "published_port"),
+    ({"deploy": deploy("install", "target")}, "stack"),
+    ({"probe": {"op": "install", "plan": "target", "mode": "traefik", "ok": True,
+                "colour": "red"}}, "colour"),
     ({"deploy": deploy("install", "target"), "published_port": "http", "stack": "s"},
      "http"),
     ({"tier": "install", "status": "failed"}, "'started' or 'passed', not 'failed'"),
