@@ -98,6 +98,10 @@ RULES: dict[str, Rule] = _rules(
     _w("302", "secret.insert",
        "A secret is generate=false (the operator inserts it); a run inserts a random value.",
        "If the app needs a real value, map it in SECRET_VALUES (the recipe's CI config)."),
+    _w("601", "deploy.not-idempotent",
+       "Deploying the same version again changed services: a deploy is not repeatable.",
+       "Pin what the deploy resolves anew (an image tag, a name built from a changing "
+       "value), or declare EXPECTED_NA: {idempotence: <reason>}."),
     _w("401", "tags.not-release",
        "Tags not in the release format <semver>+<upstream>: never upgrade bases.",
        "Ignore them, or tag releases as e.g. 1.2.0+3.4 (the upstream may have suffixes)."),

@@ -23,6 +23,7 @@ from ccci.ansible import PlaybookRunner, StageRun, swarm_hosts
 from ccci.context import RunContext, create_run, default_domain, new_run_id
 from ccci.errors import BadInput, CcciError
 from ccci.failures import HARNESS, INFRASTRUCTURE, classify_stage
+from ccci.findings import finding
 from ccci.gates import gate
 from ccci.janitor import janitor_pass, registry_host
 from ccci.leases import lease_domain, lease_port, port_bound_locally
@@ -213,6 +214,12 @@ class Orchestrator:
         self.progress.info(f"error: {exc}")
         return self._finish(result, run_dir, started)
 
+    def _warn(self, result: RunResult, warnings: list[dict[str, Any]]) -> None:
+        """Show and keep warnings found while the run goes on."""
+        result.warnings.extend(warnings)
+        for warning in warnings:
+            self.progress.info(f"warning: {warning['code']} {warning['message']}")
+
     def _announce(self, result: RunResult, context: RunContext) -> None:
         """Copy the run's identity into the result and say what is being tested."""
         result.run_id = context.run_id
@@ -228,9 +235,7 @@ class Orchestrator:
             f"run {context.run_id}: {context.recipe} at {context.commit[:10]} "
             f"({context.version or 'untagged'}) as {context.domain}"
         )
-        result.warnings = list(context.warnings)
-        for warning in context.warnings:
-            self.progress.info(f"warning: {warning['code']} {warning['message']}")
+        self._warn(result, list(context.warnings))
 
     def _stage(
         self, runner: PlaybookRunner, stage: str, context: RunContext, *, cancellable: bool = True
@@ -250,6 +255,8 @@ class Orchestrator:
                 result.tiers[tier] = TierResult(closed.status, closed.reason)
                 continue
             result.tiers[tier] = self._tier(tier, context, runner)
+            if tier == "install":
+                self._warn(result, redeploy_warnings(RunDir(context.run_dir)))
 
     def _tier(self, tier: str, context: RunContext, runner: PlaybookRunner) -> TierResult:
         """One tier's stage and verdict; a crash of ccci's own code is a harness error.
@@ -343,13 +350,24 @@ def exit_code(result: RunResult, *, interrupted: bool) -> int:
     return EXIT_INFRASTRUCTURE if result.failure_kind == INFRASTRUCTURE else EXIT_FAILED
 
 
+def redeploy_warnings(record: RunDir) -> list[dict[str, Any]]:
+    """CCCI-W601 when deploying the same version again changed services."""
+    redeploy = record.redeploy()
+    if redeploy is None or redeploy.idempotent:
+        return []
+    return [finding("deploy.not-idempotent", "deploying the same version again changed "
+                    f"{redeploy.describe()}").as_dict()]
+
+
 def tier_details(tier: str, context: RunContext, record: RunDir) -> dict[str, Any]:
     """What results.json shows about a tier that ran, from the run's records."""
     if tier == "install":
         deploys = record.deploys()
         fresh = deploys.fresh
+        redeploy = record.redeploy()
         return {"deploy": asdict(fresh[0]) if fresh else None,
                 "published_port": deploys.published_port,
+                "idempotence": asdict(redeploy) if redeploy else None,
                 **route_details(context, record, "install")}
     if tier == "upgrade":
         return upgrade_details(context, record)

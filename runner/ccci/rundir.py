@@ -44,6 +44,7 @@ MARKERS = "markers.json"
 BACKUPS = "backups.json"
 TIERS = "tiers.json"
 PROBES = "probes.json"
+IDEMPOTENCE = "idempotence.json"
 RESULTS = "results.json"
 JUNIT = "junit.xml"
 ACCESS_LOG = "proxy-access.log"
@@ -170,6 +171,26 @@ class ProbeRound:
     probes: list[dict[str, Any]] = field(default_factory=list)
     elapsed: float | None = None
     at: str = ""
+
+
+@dataclass
+class Redeploy:
+    """The same version deployed again: the services that changed (none, if idempotent)."""
+
+    plan: str
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    at: str = ""
+
+    @property
+    def idempotent(self) -> bool:
+        return not self.changes
+
+    def describe(self) -> str:
+        """Each changed service with its changed spec fields, for a warning."""
+        return "; ".join(
+            f"{c['service']}: {', '.join(c.get('fields') or []) or 'no spec change'}"
+            + (" (tasks replaced)" if c.get("tasks_replaced") else "")
+            for c in self.changes)
 
 
 @dataclass
@@ -324,6 +345,17 @@ class RunDir:
         record = self.probes()
         record.rounds.append(ProbeRound(**{**asdict(probe), "at": probe.at or now()}))
         self._write(PROBES, asdict(record))
+
+    # -- idempotence.json -------------------------------------------------------------
+
+    def redeploy(self) -> Redeploy | None:
+        """The idempotence check of the install tier, if it ran."""
+        data = self._read(IDEMPOTENCE)
+        return _from_dict(Redeploy, data) if data else None
+
+    def record_redeploy(self, redeploy: Redeploy) -> None:
+        self._write(IDEMPOTENCE, asdict(Redeploy(**{**asdict(redeploy),
+                                                    "at": redeploy.at or now()})))
 
     def save_access_log(self, lines: list[str]) -> Path:
         """The proxy's access-log lines of the run's names (JSON lines, as Traefik wrote)."""

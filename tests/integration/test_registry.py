@@ -147,3 +147,48 @@ def test_a_registry_gone_before_the_upgrade_is_infrastructure_and_exits_3(
     assert proc.returncode == 3 == results["exit_code"], output
     assert "upgrade    failed [infrastructure]" in output and "exit 3" in output
     _assert_clean(results, docker_client)
+
+
+# A READY_PROBE that moves the image's tag in the registry once, as an upstream push
+# between two deploys would: the image is the same app with one more label.
+MOVE_TAG_PROBE = '''
+
+
+def READY_PROBE(ctx):
+    import os, subprocess, tempfile
+    flag = os.path.join(os.environ["CCCI_TEST_FLAG_DIR"], "moved")
+    if not os.path.exists(flag):
+        target = os.environ["CCCI_TEST_MOVING_IMAGE"]
+        with tempfile.TemporaryDirectory() as build:
+            with open(os.path.join(build, "Dockerfile"), "w") as dockerfile:
+                dockerfile.write("FROM ccci-example/nginx:1.22\\nLABEL moved=yes\\n")
+            subprocess.run(["docker", "build", "-q", "-t", target, build], check=True,
+                           capture_output=True)
+        subprocess.run(["docker", "push", target], check=True, capture_output=True)
+        open(flag, "w").close()
+    return True
+'''
+
+
+def test_a_tag_moved_between_two_deploys_is_an_idempotence_warning(
+        ccci, docker_client, recipes_dir, tmp_path, registry, config_dir):
+    """The install tier deploys the same version twice; the registry's tag moved in
+    between (an unpinned image resolved anew), so the second deploy changes the app."""
+    moving = registry.image("moving")
+    registry.push("ccci-example/nginx:1.22", "moving")
+    repo = make_recipe_variant(recipes_dir, "example-site", "moving-tag", tmp_path,
+                               _image(moving))
+    hooks = config_dir / "example-site" / "hooks.py"
+    hooks.write_text(hooks.read_text() + MOVE_TAG_PROBE)
+    call = ccci("run", "example-site", "--repo", str(repo), "--tiers", "install",
+                env={"CCCI_CONFIG_DIR": str(config_dir), "CCCI_TEST_FLAG_DIR": str(tmp_path),
+                     "CCCI_TEST_MOVING_IMAGE": moving})
+    assert call.rc == 0, call.output
+    install = call.results["tiers"]["install"]
+    assert install["status"] == "passed"
+    [change] = install["details"]["idempotence"]["changes"]
+    assert change["service"] == f"{call.results['stack']}_app"
+    assert "TaskTemplate.ContainerSpec.Image" in change["fields"]
+    [warning] = [w for w in call.results["warnings"] if w["code"] == "CCCI-W601"]
+    assert "TaskTemplate.ContainerSpec.Image" in warning["message"]
+    _assert_clean(call.results, docker_client)

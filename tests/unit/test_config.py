@@ -183,7 +183,7 @@ def test_reserved_keys_are_validated_and_documented_as_reserved(tmp_path):
     [
         ("EXPECTED_NA: {bakup: stateless}\n",
          r"app: .*/app/meta.yml: EXPECTED_NA names unknown tier\(s\) \['bakup'\]; "
-         r"tiers: upgrade, backup, restore, functional, lint$"),
+         r"tiers: upgrade, backup, restore, functional, lint, idempotence$"),
         ("EXPECTED_NA: {install: no app}\n",
          r"EXPECTED_NA cannot declare install not applicable: nothing would be deployed, "
          r"so nothing would be tested"),

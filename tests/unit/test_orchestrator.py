@@ -25,7 +25,7 @@ from ccci.orchestrator import (
     summary,
 )
 from ccci.progress import Progress
-from ccci.rundir import DeployEntry, ProbeRound, RunDir
+from ccci.rundir import DeployEntry, ProbeRound, Redeploy, RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -314,3 +314,23 @@ def test_direct_ingress_leases_a_published_port():
     assert results["ingress"]["mode"] == "direct"
     port = context.host["published_port"]
     assert 20000 <= port <= 29999 and results["ingress"]["base_url"].endswith(f":{port}")
+
+
+CHANGED = [{"service": "s_app", "fields": ["TaskTemplate.ContainerSpec.Image"],
+            "tasks_replaced": True}]
+
+
+@pytest.mark.parametrize(("changes", "warned"), [([], False), (CHANGED, True)])
+def test_a_redeploy_that_changes_services_is_a_warning_not_a_failure(changes, warned):
+    runner = ScriptedRunner({})
+    runner.on_stage = lambda stage: RunDir(runner.run_dir).record_redeploy(
+        Redeploy("target", changes)) if stage == "install" else None
+    result, results = _run(RunRequest("example-site", tiers=("install",)), runner)
+    assert result.exit_code == EXIT_OK
+    details = results["tiers"]["install"]["details"]
+    assert details["idempotence"]["changes"] == changes
+    w601 = [w for w in results["warnings"] if w["code"] == "CCCI-W601"]
+    assert bool(w601) == warned
+    if warned:
+        assert w601[0]["message"].endswith(
+            "s_app: TaskTemplate.ContainerSpec.Image (tasks replaced)")

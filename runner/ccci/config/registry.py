@@ -163,8 +163,10 @@ REGISTRY: dict[str, Key] = {
         _value("UPGRADE_BASE_VERSION", (str,), None, None,
                "Pins the version the upgrade tier starts from."),
         _value("EXPECTED_NA", (dict,), {}, None,
-               "Tiers declared not applicable, as {tier: reason}.",
-               rules=(not_applicable(TIERS, always="install"),)),
+               "Tiers declared not applicable, as {tier: reason}; also `idempotence` (the "
+               "install tier's second deploy of the same version, for a recipe whose "
+               "deploy cannot be repeated unchanged).",
+               rules=(not_applicable(TIERS, always="install", checks=("idempotence",)),)),
         _value("COMPOSE_FILE", (list,), [], None,
                "Compose files of the recipe added to its COMPOSE_FILE chain.",
                rules=(strings(),)),

@@ -60,9 +60,10 @@ def env_values() -> Rule:
     return Rule("values: strings or numbers", problem)
 
 
-def not_applicable(tiers: tuple[str, ...], always: str) -> Rule:
-    """EXPECTED_NA: a misspelt tier would silently run; ``always`` is never skippable."""
-    allowed = [tier for tier in tiers if tier != always]
+def not_applicable(tiers: tuple[str, ...], always: str, checks: tuple[str, ...] = ()) -> Rule:
+    """EXPECTED_NA: a misspelt tier would silently run; ``always`` is never skippable.
+    ``checks`` are parts of a tier that may be declared not applicable too."""
+    allowed = [tier for tier in tiers if tier != always] + list(checks)
 
     def problem(declared: dict[Any, Any]) -> str | None:
         if always in declared:

@@ -16,7 +16,7 @@ try:
     from ccci import active_runs
     from ccci.errors import CcciError
     from ccci.janitor import mark_reaped
-    from ccci.rundir import DeployEntry, ProbeRound, RunDir
+    from ccci.rundir import DeployEntry, ProbeRound, Redeploy, RunDir
 except ImportError as exc:  # pragma: no cover - reported at run time
     RunDir = None
     IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
@@ -52,7 +52,7 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("run_dir", "deploy", "published_port", "stack", "tier", "status",
                              "run_id", "reaped", "unregister", "probe", "access_log",
-                             "proxy_ca"))
+                             "proxy_ca", "redeploy"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -70,6 +70,8 @@ class ActionModule(ActionBase):
                 record.record_tier(str(args["tier"]), str(args.get("status", "started")))
             if args.get("probe"):
                 record.record_probe(ProbeRound(**args["probe"]))
+            if args.get("redeploy"):
+                record.record_redeploy(Redeploy(**args["redeploy"]))
             if args.get("proxy_ca"):
                 record.save_proxy_ca(str(args["proxy_ca"]))
             if args.get("access_log") is not None:
@@ -79,6 +81,7 @@ class ActionModule(ActionBase):
         except (CcciError, TypeError, ValueError, KeyError) as exc:
             return {**result, "failed": True, "msg": f"cannot record in {record.path}: {exc}"}
         changed = args.get("deploy") or args.get("tier") or args.get("probe") or ended or (
+            args.get("redeploy")) or (
             args.get("access_log") is not None)
         result.update(changed=bool(changed),
                       state=state, **ended)

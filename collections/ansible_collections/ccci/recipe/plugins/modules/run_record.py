@@ -61,6 +61,11 @@ options:
     description: Remove the run from the registry of active runs (its teardown is done).
     type: bool
     default: false
+  redeploy:
+    description: The install tier's idempotence check, saved as C(idempotence.json);
+      keys C(plan) and C(changes) (what M(ccci.recipe.stack_revisions) returned
+      after deploying the same plan again).
+    type: dict
   probe:
     description: One check of the live app, appended to C(probes.json); keys C(op),
       C(plan), C(mode) (the ingress), C(ok), C(elapsed) and C(probes) (what
