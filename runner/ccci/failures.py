@@ -38,11 +38,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-FailureKind = Literal["recipe", "infrastructure", "harness"]
+FailureKind = Literal["recipe", "infrastructure", "harness", "base"]
 RECIPE: FailureKind = "recipe"
 INFRASTRUCTURE: FailureKind = "infrastructure"
 HARNESS: FailureKind = "harness"
-KINDS: tuple[FailureKind, ...] = (RECIPE, INFRASTRUCTURE, HARNESS)
+# The published release an upgrade starts from does not deploy (its image is gone, an
+# old bug): the recipe's past, not the change under test.
+BASE: FailureKind = "base"
+KINDS: tuple[FailureKind, ...] = (RECIPE, INFRASTRUCTURE, HARNESS, BASE)
 
 
 @dataclass(frozen=True)
@@ -205,4 +208,7 @@ def run_kind(kinds: Iterable[str | None]) -> FailureKind | None:
         return None
     if found == {INFRASTRUCTURE}:
         return INFRASTRUCTURE
-    return RECIPE if RECIPE in found else HARNESS
+    for kind in (RECIPE, BASE):
+        if kind in found:
+            return kind
+    return HARNESS

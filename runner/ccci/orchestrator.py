@@ -8,10 +8,12 @@ Ctrl-C and SIGTERM too, unless the user asked to keep the app.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -20,6 +22,7 @@ from typing import Any
 
 from ccci import active_runs, ingress, paths
 from ccci.ansible import PlaybookRunner, StageRun, swarm_hosts
+from ccci.apps import FRESH, UPGRADED, App, app_for, base_broken, upgraded_domain
 from ccci.context import RunContext, create_run, default_domain, new_run_id
 from ccci.errors import BadInput, CcciError
 from ccci.failures import HARNESS, INFRASTRUCTURE, classify_stage
@@ -134,25 +137,29 @@ class Orchestrator:
         run_dir = paths.runs_root() / f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{safe_name}-{run_id}"
         with _signals_to(self.interrupt), ExitStack() as held:
             try:
-                context = self._plan(run_id, run_dir, held)
+                apps = self._plan(run_id, run_dir, held)
             except CcciError as exc:
                 return self._refused(result, exc, run_dir, started)
-            self._announce(result, context)
-            runner = self.runner_factory(
-                paths.project_root(), Path(context.run_dir), self.progress,
-                inventory=request.inventory, cancel=lambda: self.interrupt.requested,
-            )
+            self._announce(result, apps)
+            for app in apps:
+                app.runner = self.runner_factory(
+                    paths.project_root(), Path(app.context.run_dir), self.progress,
+                    inventory=request.inventory, cancel=lambda: self.interrupt.requested,
+                )
             try:
-                self._tiers(result, context, runner)
+                self._tiers(result, apps)
             finally:
-                self._keep_or_teardown(result, context, runner)
-            return self._finish(result, Path(context.run_dir), started)
+                self._keep_or_teardown(result, apps)
+            return self._finish(result, apps, started)
 
-    def _plan(self, run_id: str, run_dir: Path, held: ExitStack) -> RunContext:
-        """Check the request, lease the run's domain and port, plan it and register it.
+    def _plan(self, run_id: str, run_dir: Path, held: ExitStack) -> list[App]:
+        """Check the request, then plan, lease and register the run's apps.
 
-        Everything taken here is held in ``held`` until the run is over, so two runs
-        started together never share a domain or a port.
+        With the upgrade tier, the upgraded app is planned first: when the recipe has
+        a release to upgrade from, the fresh app is planned beside it; otherwise the
+        one app is planned with the upgrade's skip reason, as before. Everything taken
+        here is held in ``held`` until the run is over, so two runs started together
+        never share a domain or a port.
         """
         request = self.request
         check_request(request)
@@ -160,21 +167,55 @@ class Orchestrator:
         check_inventory(request.inventory)
         self._janitor_pass()
         domain = check_domain(request.domain or default_domain(request.recipe, run_id))
+        upgraded = None
+        if "upgrade" in request.tiers:
+            upgraded = self._plan_upgraded(domain, run_dir, held)
+        fresh = self._plan_app(run_id, domain, run_dir, held,
+                               upgrade="upgrade" in request.tiers and upgraded is None)
+        self._register(fresh, held)
+        return [App(FRESH, fresh)] + ([App(UPGRADED, upgraded)] if upgraded else [])
+
+    def _plan_upgraded(self, domain: str, run_dir: Path, held: ExitStack
+                       ) -> RunContext | None:
+        """The upgraded app, or None (nothing taken) when there is nothing to upgrade
+        from or the upgrade is declared not applicable."""
+        request = self.request
+        up_id = new_run_id()
+        up_domain = check_domain(upgraded_domain(domain) if request.domain
+                                 else default_domain(request.recipe, up_id))
+        with ExitStack() as taken:
+            context = self._plan_app(up_id, up_domain, run_dir / UPGRADED, taken,
+                                     upgrade=True)
+            if context.upgrade_path:
+                held.enter_context(taken.pop_all())
+                self._register(context, held)
+                return context
+        shutil.rmtree(run_dir / UPGRADED, ignore_errors=True)
+        return None
+
+    def _plan_app(self, run_id: str, domain: str, run_dir: Path, held: ExitStack, *,
+                  upgrade: bool) -> RunContext:
+        """Lease one app's domain and port, and plan it."""
+        request = self.request
         held.enter_context(lease_domain(domain, run_id))
         port = self._lease_port(run_id, held)
         context = create_run(
             request.recipe, request.ref, repo=request.repo, domain=domain,
             run_id=run_id, run_dir=run_dir, published_port=port,
-            upgrade="upgrade" in request.tiers, upgrade_from=request.upgrade_from,
+            upgrade=upgrade, upgrade_from=request.upgrade_from,
             ingress_mode=request.ingress, extra_domains=request.extra_domains,
         )
+        return context
+
+    def _register(self, context: RunContext, held: ExitStack) -> None:
+        """Register a planned app as an active run, for its life (the janitor's view)."""
         entry = active_runs.new_entry(
-            run_id, registry_host(request.inventory), context.run_dir,
-            stack=context.stack, domain=domain, port=port,
+            context.run_id, registry_host(self.request.inventory), context.run_dir,
+            stack=context.stack, domain=context.domain,
+            port=context.host.get("published_port"),
         )
         held.enter_context(active_runs.register(entry))
         held.callback(self._unregister, entry)
-        return context
 
     def _lease_port(self, run_id: str, held: ExitStack) -> int | None:
         """The run's published port, leased for its life: direct ingress only (through
@@ -220,8 +261,13 @@ class Orchestrator:
         for warning in warnings:
             self.progress.info(f"warning: {warning['code']} {warning['message']}")
 
-    def _announce(self, result: RunResult, context: RunContext) -> None:
-        """Copy the run's identity into the result and say what is being tested."""
+    def _announce(self, result: RunResult, apps: list[App]) -> None:
+        """Copy the run's identity into the result and say what is being tested.
+
+        The fresh app is the run's face (its id, directory and domain); the upgraded
+        one is announced beside it, and its planning warnings join the fresh app's.
+        """
+        context = apps[0].context
         result.run_id = context.run_id
         result.run_dir = context.run_dir
         result.commit = context.commit
@@ -235,7 +281,13 @@ class Orchestrator:
             f"run {context.run_id}: {context.recipe} at {context.commit[:10]} "
             f"({context.version or 'untagged'}) as {context.domain}"
         )
-        self._warn(result, list(context.warnings))
+        warnings = list(context.warnings)
+        for app in apps[1:]:
+            self.progress.info(
+                f"upgraded app {app.context.run_id}: {app.context.upgrade_path[0]} "
+                f"upgraded to the version under test, as {app.context.domain}")
+            warnings += [w for w in app.context.warnings if w not in warnings]
+        self._warn(result, warnings)
 
     def _stage(
         self, runner: PlaybookRunner, stage: str, context: RunContext, *, cancellable: bool = True
@@ -243,20 +295,35 @@ class Orchestrator:
         return runner.run(stage, f"playbooks/{stage}.yml", {"run_dir": context.run_dir},
                           cancellable=cancellable)
 
-    def _tiers(self, result: RunResult, context: RunContext, runner: PlaybookRunner) -> None:
-        # Tiers run in ladder order whatever order they were asked in.
-        record = RunDir(context.run_dir)
-        for tier in sorted(self.request.tiers, key=TIERS.index):
-            if self.interrupt.requested:
-                result.tiers[tier] = TierResult("not_run", "interrupted")
-                continue
-            closed = gate(tier, context, record)
-            if closed:
-                result.tiers[tier] = TierResult(closed.status, closed.reason)
-                continue
-            result.tiers[tier] = self._tier(tier, context, runner)
-            if tier == "install":
-                self._warn(result, redeploy_warnings(RunDir(context.run_dir)))
+    def _tiers(self, result: RunResult, apps: list[App]) -> None:
+        """Tiers in ladder order whatever order they were asked in; with two apps, the
+        fresh install and the upgrade start together, one app each."""
+        tiers = sorted(self.request.tiers, key=TIERS.index)
+        together = [t for t in ("install", "upgrade") if t in tiers] if len(apps) > 1 else []
+        if len(together) == 2:
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ccci-app") as pool:
+                running = {t: pool.submit(self._gated, t, app_for(t, apps)) for t in together}
+                for tier in together:
+                    result.tiers[tier] = running[tier].result()
+        for tier in tiers:
+            if tier not in result.tiers:
+                result.tiers[tier] = self._gated(tier, app_for(tier, apps))
+        result.tiers = {tier: result.tiers[tier] for tier in tiers}
+        self._warn(result, redeploy_warnings(apps[0].record))
+
+    def _gated(self, tier: str, app: App) -> TierResult:
+        """The tier on ``app``, unless interrupted or its gate is closed."""
+        if self.interrupt.requested:
+            return TierResult("not_run", "interrupted")
+        closed = gate(tier, app.context, app.record)
+        if closed:
+            return TierResult(closed.status, closed.reason)
+        assert app.runner is not None
+        verdict = self._tier(tier, app.context, app.runner)
+        verdict.details["app"] = app.role
+        if tier == "upgrade":
+            base_broken(verdict, app)
+        return verdict
 
     def _tier(self, tier: str, context: RunContext, runner: PlaybookRunner) -> TierResult:
         """One tier's stage and verdict; a crash of ccci's own code is a harness error.
@@ -286,30 +353,43 @@ class Orchestrator:
             return TierResult("passed", "", stage.duration, details)
         return failed_tier(stage, details)
 
-    def _keep_or_teardown(
-        self, result: RunResult, context: RunContext, runner: PlaybookRunner
-    ) -> None:
+    def _keep_or_teardown(self, result: RunResult, apps: list[App]) -> None:
         if self.request.keep:
-            self.progress.info(
-                f"keeping the app; tear it down with: ccci teardown {context.run_dir}"
-            )
+            for app in apps:
+                self.progress.info(f"keeping the {app.role} app; tear it down with: "
+                                   f"ccci teardown {app.context.run_dir}")
             return
-        # Never cancelled: a second Ctrl-C must not leave the app behind.
-        try:
-            stage = self._stage(runner, "teardown", context, cancellable=False)
-        except Exception as exc:  # the run's record must still be written
-            result.teardown = harness_error("ccci failed in the teardown", exc)
-            return
-        details = {"failures": stage.failures} if stage.failures else {}
-        result.teardown = (TierResult("passed", "", stage.duration, details) if stage.ok
-                           else failed_tier(stage, details))
+        # Never cancelled: a second Ctrl-C must not leave the app behind. Both apps'
+        # teardowns run together; the run's teardown passes when both do.
+        with ThreadPoolExecutor(max_workers=len(apps), thread_name_prefix="ccci-down") as pool:
+            verdicts = list(pool.map(self._teardown, apps))
+        failed = [v for v in verdicts if v.status != "passed"]
+        result.teardown = failed[0] if failed else verdicts[0]
+        if len(apps) > 1:
+            result.teardown.details["apps"] = {
+                app.role: v.status for app, v in zip(apps, verdicts, strict=True)}
 
-    def _finish(self, result: RunResult, folder: Path, started: float) -> tuple[RunResult, Path]:
-        record = RunDir(folder)
-        if record.has_context():
-            deploys = record.deploys()
-            result.fresh_deploys = len(deploys.fresh)
-            result.version_deployed = deploys.version_deployed
+    def _teardown(self, app: App) -> TierResult:
+        assert app.runner is not None
+        try:
+            stage = self._stage(app.runner, "teardown", app.context, cancellable=False)
+        except Exception as exc:  # the run's record must still be written
+            return harness_error(f"ccci failed in the teardown of the {app.role} app", exc)
+        details = {"failures": stage.failures} if stage.failures else {}
+        return (TierResult("passed", "", stage.duration, details) if stage.ok
+                else failed_tier(stage, details))
+
+    def _finish(self, result: RunResult, apps: list[App] | Path, started: float
+                ) -> tuple[RunResult, Path]:
+        """Write results.json and junit.xml in the run's (the fresh app's) directory."""
+        if isinstance(apps, Path):  # refused: no app was planned
+            record, apps = RunDir(apps), []
+        else:
+            record = apps[0].record
+        if apps and record.has_context():
+            result.fresh_deploys = sum(len(app.record.deploys().fresh) for app in apps)
+            result.version_deployed = record.deploys().version_deployed
+            result.apps = {app.role: app.summary() for app in apps}
         result.finished = _now()
         result.duration = round(time.monotonic() - started, 3)
         if not result.exit_code:

@@ -57,6 +57,8 @@ class RunResult:
     warnings: list[dict[str, Any]] = field(default_factory=list)
     # How the app was reached (ccci.ingress): mode (traefik or direct), base_url, names.
     ingress: dict[str, Any] = field(default_factory=dict)
+    # The run's apps (ccci.apps): "fresh", and "upgraded" when the run upgraded one.
+    apps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def level(self) -> int:

@@ -51,6 +51,13 @@ class CcciCall:
     def run_id(self) -> str:
         return self.results["run_id"]
 
+    @property
+    def apps(self) -> list[dict]:
+        """Each app of the run (run_id, stack, domain, ...): fresh, then upgraded if any."""
+        apps = self.results.get("apps") or {}
+        return list(apps.values()) or [
+            {"run_id": self.run_id, "stack": self.results["stack"]}]
+
 
 @pytest.fixture
 def ccci(recipes_dir, tmp_path, docker_client):

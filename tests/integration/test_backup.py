@@ -22,8 +22,9 @@ PRE_HOOK = "backupbot.backup.pre-hook=pg_dump"
 
 def _assert_clean(call, docker_client) -> None:
     assert call.results["teardown"]["status"] == "passed", call.results["teardown"]
-    assert run_objects(docker_client, call.run_id, call.results["stack"]) == {}
-    assert not Path(f"/var/lib/ccci/restic/{call.run_id}").exists()
+    for app in call.apps:
+        assert run_objects(docker_client, app["run_id"], app["stack"]) == {}
+        assert not Path(f"/var/lib/ccci/restic/{app['run_id']}").exists()
 
 
 @pytest.mark.parametrize("recipe", ["example-site", "example-notes"])
@@ -46,7 +47,7 @@ def test_whole_ladder_with_backup_and_restore(ccci, docker_client, recipe):
         # Its uploads volume is empty on a fresh install: a warning, and still L3.
         [uploads] = [p for p in attempt["paths"] if p["volume"] == "uploads"]
         assert (uploads["kind"], uploads["entries"]) == ("dir", 0)
-        expected = (f"{uploads['path']} (service {results['stack']}_app, volume uploads): "
+        expected = (f"{uploads['path']} (service {call.apps[-1]['stack']}_app, volume uploads): "
                     "empty at backup: restoring it proves nothing")
         assert attempt["warnings"] == [expected]
         assert backup["warnings"] == [expected]

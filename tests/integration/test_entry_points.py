@@ -120,5 +120,7 @@ def test_a_signal_mid_deploy_still_tears_down(recipes_dir, tmp_path, docker_clie
     assert results["tiers"]["install"]["status"] == "failed"
     assert results["tiers"]["install"]["reason"] == "interrupted"
     assert results["teardown"]["status"] == "passed", results["teardown"]
-    assert run_objects(docker_client, results["run_id"], results["stack"]) == {}
+    assert set(results["apps"]) == {"fresh", "upgraded"}  # both were deploying
+    for app in results["apps"].values():
+        assert run_objects(docker_client, app["run_id"], app["stack"]) == {}
     assert processes_mentioning(results["run_dir"]) == []  # no worker left behind

@@ -22,7 +22,8 @@ VERSIONS = {
 
 def _assert_clean(call, docker_client) -> None:
     assert call.results["teardown"]["status"] == "passed", call.results["teardown"]
-    assert run_objects(docker_client, call.run_id, call.results["stack"]) == {}
+    for app in call.apps:
+        assert run_objects(docker_client, app["run_id"], app["stack"]) == {}
 
 
 @pytest.mark.parametrize("recipe", sorted(VERSIONS))
@@ -31,7 +32,10 @@ def test_upgrade_from_the_previous_version_keeps_the_marker(ccci, docker_client,
     call = ccci("run", recipe, "--tiers", "install,upgrade")
     results = call.results
     assert call.rc == 0, call.output
-    assert results["tiers"]["install"]["details"]["deploy"]["version"] == base
+    # Two apps: the version under test installed fresh, and the base upgraded into it.
+    assert results["tiers"]["install"]["details"]["deploy"]["version"] == target
+    assert results["apps"]["upgraded"]["first_version"] == base
+    assert results["apps"]["fresh"]["domain"] != results["apps"]["upgraded"]["domain"]
     upgrade = results["tiers"]["upgrade"]
     assert upgrade["status"] == "passed", upgrade
     details = upgrade["details"]
@@ -41,7 +45,7 @@ def test_upgrade_from_the_previous_version_keeps_the_marker(ccci, docker_client,
     [check] = details["marker_checks"]
     assert check["found"] is True
     assert results["version_deployed"] == target
-    assert results["fresh_deploys"] == 1
+    assert results["fresh_deploys"] == 2
     assert results["level"] == 2
     _assert_clean(call, docker_client)
 
@@ -56,7 +60,7 @@ def test_chain_of_two_hops_checks_the_marker_at_each(ccci, docker_client):
     assert [c["after"] for c in details["marker_checks"]] == [
         f"upgrade to {second}", f"upgrade to {target}"]
     assert all(c["found"] for c in details["marker_checks"])
-    assert call.results["fresh_deploys"] == 1
+    assert call.results["fresh_deploys"] == 2
     _assert_clean(call, docker_client)
 
 
@@ -66,19 +70,21 @@ def _missing_image(repo: Path) -> None:
         "image: ccci-example/nginx:1.22", "image: ccci-example/nginx:9.99-missing"))
 
 
-def test_new_image_that_cannot_start_fails_the_upgrade_not_the_install(
+def test_new_image_that_cannot_start_fails_the_fresh_install_and_the_upgrade(
         ccci, docker_client, recipes_dir, tmp_path):
     repo = make_recipe_variant(recipes_dir, "example-site", "bad-image", tmp_path, _missing_image)
     call = ccci("run", "example-site", "--repo", str(repo), "--tiers", "install,upgrade")
     results = call.results
     assert call.rc == 1
-    assert results["tiers"]["install"]["status"] == "passed"
+    install = results["tiers"]["install"]
+    assert install["status"] == "failed" and install["failure_kind"] == "recipe"
+    assert "No such image: ccci-example/nginx:9.99-missing" in install["reason"]
     upgrade = results["tiers"]["upgrade"]
     assert upgrade["status"] == "failed"
     assert "Wait for the stack to converge" in upgrade["reason"]
     assert "No such image: ccci-example/nginx:9.99-missing" in upgrade["reason"]
     assert upgrade["failure_kind"] == "recipe" and "build or push it" in upgrade["hint"]
-    assert results["level"] == 1
+    assert results["level"] == 0
     _assert_clean(call, docker_client)
 
 
@@ -129,3 +135,22 @@ def test_manual_upgrade_playbook_installs_the_base_then_upgrades(recipes_dir, tm
     assert record.tiers().latest() == {"install": "passed", "upgrade": "passed"}
     assert teardown.returncode == 0, teardown.stdout[-3000:]
     assert run_objects(docker_client, context.run_id, context.stack) == {}
+
+
+def test_a_head_that_only_upgrades_fails_the_install_and_passes_the_upgrade(ccci,
+                                                                            docker_client):
+    """fresh-install-breaks 1.1.0 migrates 1.0.0's data but cannot start on an empty
+    volume: only installing the version under test fresh, beside the upgrade, sees it."""
+    call = ccci("run", "fresh-install-breaks", "--tiers", "install,upgrade")
+    results = call.results
+    assert call.rc == 1, call.output
+    install = results["tiers"]["install"]
+    assert install["status"] == "failed" and install["failure_kind"] == "recipe"
+    assert "migrate: no schema to migrate in /srv/data" in install["reason"]
+    assert install["details"]["app"] == "fresh"
+    upgrade = results["tiers"]["upgrade"]
+    assert upgrade["status"] == "passed", upgrade
+    assert upgrade["details"]["base_version"] == "1.0.0+1"
+    assert results["apps"]["upgraded"]["version_deployed"] == "1.1.0+1"
+    assert results["level"] == 0
+    _assert_clean(call, docker_client)

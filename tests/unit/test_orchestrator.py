@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -34,39 +35,68 @@ pytestmark = pytest.mark.usefixtures("isolated_run_dirs")
 
 
 class ScriptedRunner:
-    """Plays each stage as scripted: its status, and the records a real stage leaves."""
+    """Plays each stage as scripted: its status, and the records a real stage leaves.
+
+    The orchestrator makes one runner per app; each stage is listed as ``stage`` for the
+    fresh app and ``stage@upgraded`` for the upgraded one (the two may run together, so
+    tests compare the stages of each app in order, or sets across apps).
+    """
 
     def __init__(self, outcomes: dict[str, str], on_stage=None, *, no_host=(),
-                 no_record=(), failures=None) -> None:
+                 no_record=(), failures=None, crash=None) -> None:
         self.outcomes = outcomes
+        self.crash = crash or {}
         self.failures = failures or {}
         self.no_host = no_host
         self.no_record = no_record
         self.on_stage = on_stage
         self.stages: list[str] = []
-        self.run_dir: Path | None = None
+        self.run_dir: Path | None = None  # the fresh app's
+        self._lock = threading.Lock()
 
     def __call__(self, project_root, run_dir, progress, *, inventory=None, cancel=None):
-        self.run_dir = Path(run_dir)
-        return self
+        run_dir = Path(run_dir)
+        if run_dir.name != "upgraded":
+            self.run_dir = run_dir
+        return _AppRunner(self, run_dir)
+
+    def of(self, app: str = "") -> list[str]:
+        """The stages of one app, in order: the fresh app's, or ``of("upgraded")``."""
+        suffix = f"@{app}" if app else ""
+        return [s.removesuffix(suffix) for s in self.stages
+                if (s.endswith(suffix) if app else "@" not in s)]
+
+
+class _AppRunner:
+    def __init__(self, script: ScriptedRunner, run_dir: Path) -> None:
+        self.script = script
+        self.run_dir = run_dir
+        self.label = "@upgraded" if run_dir.name == "upgraded" else ""
 
     def run(self, stage, playbook, extravars, *, cancellable=True):
+        script = self.script
         assert playbook == f"playbooks/{stage}.yml"
         assert extravars == {"run_dir": str(self.run_dir)}
-        self.stages.append(stage)
-        status = self.outcomes.get(stage, "successful")
+        with script._lock:
+            script.stages.append(stage + self.label)
+        if stage + self.label in script.crash:
+            raise script.crash[stage + self.label]
+        status = script.outcomes.get(stage + self.label, script.outcomes.get(stage, "successful"))
         record = RunDir(self.run_dir)
-        if stage not in ("teardown", *self.no_host, *self.no_record):
+        if stage not in ("teardown", *script.no_host, *script.no_record):
+            if stage == "upgrade" and not record.tiers().started("install"):
+                record.record_tier("install", "started")  # upgrade.yml installs first
+                record.record_tier("install", "passed")
             record.record_tier(stage, "started")
             if status == "successful":
                 record.record_tier(stage, "passed")
         if stage == "backup" and status == "successful":
             record.record_backup({"ok": True, "snapshot_id": "snap"})
-        if self.on_stage:
-            self.on_stage(stage)
-        failures = [] if status == "successful" else self.failures.get(
+        if script.on_stage:
+            script.on_stage(stage + self.label)
+        failures = [] if status == "successful" else script.failures.get(
             stage, [{"task": "t", "msg": f"{stage} broke"}])
-        hosts = [] if stage in self.no_host else ["localhost"]
+        hosts = [] if stage in script.no_host else ["localhost"]
         return StageRun(stage, status, 0 if status == "successful" else 2, 0.1, failures,
                         hosts=hosts)
 
@@ -98,21 +128,62 @@ def test_not_applicable_tiers_are_shown_next_to_the_level():
     assert results["level_text"] == "L2, upgrade n/a"
 
 
-def test_a_failed_install_blocks_the_rest_and_still_tears_down():
+def test_a_failed_install_blocks_the_rest_of_its_app_and_still_tears_down():
     runner = ScriptedRunner({"install": "failed"})
-    result, results = _run(RunRequest("example-notes"), runner)
+    result, results = _run(RunRequest("example-notes", tiers=("install", "backup", "restore")),
+                           runner)
     assert runner.stages == ["install", "teardown"]
     assert results["tiers"]["install"]["reason"] == "t: install broke"
-    for tier in ("upgrade", "backup", "restore"):
+    for tier in ("backup", "restore"):
         assert results["tiers"][tier] == {**results["tiers"][tier], "status": "not_run",
                                           "reason": "no live app: install failed"}
     assert result.exit_code == EXIT_FAILED and results["level"] == 0
 
 
+def test_a_full_run_installs_the_version_under_test_fresh_and_upgrades_another_app():
+    runner = ScriptedRunner({})
+    result, results = _run(RunRequest("example-notes"), runner)
+    assert runner.of() == ["install", "teardown"]
+    assert runner.of("upgraded") == ["upgrade", "backup", "restore", "teardown"]
+    assert result.exit_code == EXIT_OK and results["level"] == 3
+    apps = results["apps"]
+    assert apps["fresh"]["first_version"] == results["version"] == "1.2.0+0.3.0"
+    assert apps["upgraded"]["first_version"] == "1.1.0+0.2.0"
+    assert apps["fresh"]["domain"] == results["domain"] != apps["upgraded"]["domain"]
+    assert apps["upgraded"]["run_dir"] == f"{results['run_dir']}/upgraded"
+    assert {t: results["tiers"][t]["details"]["app"] for t in results["tiers"]} == {
+        "install": "fresh", "upgrade": "upgraded", "backup": "upgraded",
+        "restore": "upgraded"}
+
+
+def test_a_failed_fresh_install_does_not_stop_the_upgraded_app():
+    """The fresh install is what fails (the head does not install on an empty volume);
+    the upgrade path still proves what it can, side by side."""
+    runner = ScriptedRunner({"install": "failed"})
+    result, results = _run(RunRequest("example-notes"), runner)
+    assert runner.of() == ["install", "teardown"]
+    assert runner.of("upgraded") == ["upgrade", "backup", "restore", "teardown"]
+    assert _statuses(results) == {"install": "failed", "upgrade": "passed",
+                                  "backup": "passed", "restore": "passed"}
+    assert result.exit_code == EXIT_FAILED and results["level"] == 0
+
+
+def test_a_base_that_does_not_deploy_fails_the_upgrade_as_the_base(tmp_path):
+    runner = ScriptedRunner({}, no_record=("upgrade",))
+    runner.outcomes["upgrade@upgraded"] = "failed"
+    result, results = _run(RunRequest("example-notes", tiers=("install", "upgrade")), runner)
+    upgrade = results["tiers"]["upgrade"]
+    assert upgrade["failure_kind"] == "base"
+    assert upgrade["reason"].startswith("the base release 1.1.0+0.2.0 does not deploy: ")
+    assert "UPGRADE_BASE_VERSION" in upgrade["hint"]
+    assert results["tiers"]["install"]["status"] == "passed"
+    assert results["failure_kind"] == "base" and result.exit_code == EXIT_FAILED
+
+
 def test_a_failed_backup_blocks_restore_only():
     runner = ScriptedRunner({"backup": "failed"})
     result, results = _run(RunRequest("example-notes"), runner)
-    assert runner.stages == ["install", "upgrade", "backup", "teardown"]
+    assert runner.of("upgraded") == ["upgrade", "backup", "teardown"]
     assert results["tiers"]["restore"]["status"] == "not_run"
     assert "no verified backup" in results["tiers"]["restore"]["reason"]
     assert result.exit_code == EXIT_FAILED and results["level"] == 2
@@ -140,9 +211,9 @@ def test_an_interrupt_stops_later_tiers_and_exits_130():
     runner.on_stage = lambda stage: stage == "install" and orchestrator.interrupt(2, None)
     result, path = orchestrator.run()
     results = json.loads(path.read_text())
-    assert runner.stages == ["install", "teardown"]
-    assert {results["tiers"][t]["reason"] for t in ("upgrade", "backup", "restore")} == {
-        "interrupted"}
+    assert runner.of() == ["install", "teardown"]
+    assert runner.of("upgraded")[-1] == "teardown"
+    assert {results["tiers"][t]["reason"] for t in ("backup", "restore")} == {"interrupted"}
     assert result.exit_code == EXIT_INTERRUPTED
 
 
@@ -265,14 +336,7 @@ def test_an_unclassified_task_failure_is_the_harness():
 
 
 def test_a_crash_of_ccci_code_is_a_harness_error_and_teardown_still_runs():
-    class Crashing(ScriptedRunner):
-        def run(self, stage, playbook, extravars, *, cancellable=True):
-            if stage == "install":
-                self.stages.append(stage)
-                raise KeyError("plans")
-            return super().run(stage, playbook, extravars, cancellable=cancellable)
-
-    runner = Crashing({})
+    runner = ScriptedRunner({}, crash={"install": KeyError("plans")})
     result, results = _run(RunRequest("example-site", tiers=("install",)), runner)
     install = results["tiers"]["install"]
     assert runner.stages == ["install", "teardown"]
