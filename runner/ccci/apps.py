@@ -49,6 +49,7 @@ class App:
             "first_version": self.context.plans[self.context.first_plan].get("version"),
             "version_deployed": deploys.version_deployed if deploys else None,
             "deploys": [{"op": d.op, "plan": d.plan, "version": d.version,
+                         "expected_version": d.expected_version,
                          "converged": d.converged, "elapsed": d.elapsed}
                         for d in (deploys.deploys if deploys else [])],
         }

@@ -28,6 +28,7 @@ from ccci.errors import BadInput, CcciError
 from ccci.failures import HARNESS, INFRASTRUCTURE, classify_stage
 from ccci.findings import finding
 from ccci.gates import gate
+from ccci.host_room import room_for_both
 from ccci.janitor import janitor_pass, registry_host
 from ccci.leases import lease_domain, lease_port, port_bound_locally
 from ccci.levels import TIERS
@@ -138,7 +139,8 @@ class Orchestrator:
         with _signals_to(self.interrupt), ExitStack() as held:
             try:
                 apps = self._plan(run_id, run_dir, held)
-            except CcciError as exc:
+            except CcciError as exc:  # the upgraded app may have been planned already
+                shutil.rmtree(run_dir / UPGRADED, ignore_errors=True)
                 return self._refused(result, exc, run_dir, started)
             self._announce(result, apps)
             for app in apps:
@@ -301,6 +303,13 @@ class Orchestrator:
         tiers = sorted(self.request.tiers, key=TIERS.index)
         together = [t for t in ("install", "upgrade") if t in tiers] if len(apps) > 1 else []
         if len(together) == 2:
+            room = room_for_both(registry_host(self.request.inventory),
+                                 local=self.request.inventory is None)
+            result.side_by_side = room.both
+            if not room.both:
+                self.progress.info(f"deploying the apps one after the other: {room.reason}")
+                together = []
+        if len(together) == 2:
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ccci-app") as pool:
                 running = {t: pool.submit(self._gated, t, app_for(t, apps)) for t in together}
                 for tier in together:
@@ -317,7 +326,7 @@ class Orchestrator:
             return TierResult("not_run", "interrupted")
         closed = gate(tier, app.context, app.record)
         if closed:
-            return TierResult(closed.status, closed.reason)
+            return TierResult(closed.status, closed.reason, details={"app": app.role})
         assert app.runner is not None
         verdict = self._tier(tier, app.context, app.runner)
         verdict.details["app"] = app.role
@@ -397,6 +406,17 @@ class Orchestrator:
         path = write_results(result, record)
         write_junit(result, record)
         return result, path
+
+
+def describe_app(app: dict[str, Any]) -> str:
+    """One app in a line: its domain and each deploy's version and convergence time."""
+    steps = []
+    for deploy in app.get("deploys") or []:
+        took = f" in {deploy['elapsed']:.1f} s" if deploy.get("elapsed") is not None else ""
+        state = f"converged{took}" if deploy.get("converged") else "did not converge"
+        version = deploy.get("version") or deploy.get("expected_version") or "untagged"
+        steps.append(f"{deploy['op']} {version} {state}")
+    return f"{app.get('domain')}: " + ("; ".join(steps) or "not deployed")
 
 
 def failed_tier(stage: StageRun, details: dict[str, Any]) -> TierResult:
@@ -494,13 +514,17 @@ def upgrade_details(context: RunContext, record: RunDir) -> dict[str, Any]:
 def summary(result: RunResult) -> str:
     """A few lines for the end of the run."""
     lines = [f"{result.recipe}: level {result.level_text}"]
+    lines += [f"  {role} app: {describe_app(app)}" for role, app in result.apps.items()
+              if len(result.apps) > 1]
     tiers = dict(result.tiers)
     if result.teardown:
         tiers["teardown"] = result.teardown
     for name, tier in tiers.items():
         kind = f" [{tier.failure_kind}]" if tier.failed and tier.failure_kind else ""
         reason = f" ({tier.reason})" if tier.reason else ""
-        lines.append(f"  {name:<10} {tier.status}{kind}{reason}")
+        app = result.app_of(tier)
+        on = f"{app:<9}" if app else ""
+        lines.append(f"  {name:<10} {on}{tier.status}{kind}{reason}")
         if tier.failed and tier.hint:
             lines.append(f"  {'':<10} how to fix: {tier.hint}")
     if result.error:

@@ -59,6 +59,8 @@ class RunResult:
     ingress: dict[str, Any] = field(default_factory=dict)
     # The run's apps (ccci.apps): "fresh", and "upgraded" when the run upgraded one.
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Whether the two apps were deployed together (ccci.host_room), None with one app.
+    side_by_side: bool | None = None
 
     @property
     def level(self) -> int:
@@ -86,6 +88,12 @@ class RunResult:
         """The run's kind of failure: ``infrastructure`` only when every failure is."""
         return run_kind(t.failure_kind for t in self.failed_tiers)
 
+    def app_of(self, tier: TierResult) -> str | None:
+        """Which app a tier (or the teardown) ran on, when the run had two."""
+        if len(self.apps) < 2:
+            return None
+        return tier.details.get("app") or ("both" if "apps" in tier.details else None)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["failure_kind"] = self.failure_kind
@@ -109,7 +117,9 @@ def write_junit(result: RunResult, record: RunDir) -> Path:
 
     A run-level error (a refused run) is a test case of its own, ``plan``, so its text
     reaches CI even when every tier is there as not run; the suite's counts are taken
-    from the cases written, so they always agree with them.
+    from the cases written, so they always agree with them. With two apps, a case's
+    class names its app (``recipe.fresh``, ``recipe.upgraded``) and its properties give
+    the app's domain and the version it was first deployed at.
     """
     cases = dict(result.tiers)
     if result.teardown:
@@ -119,9 +129,13 @@ def write_junit(result: RunResult, record: RunDir) -> Path:
         case = ET.SubElement(suite, "testcase", classname=result.recipe, name="plan")
         ET.SubElement(case, "error", message=result.error.splitlines()[0]).text = result.error
     for name, tier in cases.items():
+        app = result.app_of(tier)
         case = ET.SubElement(
-            suite, "testcase", classname=result.recipe, name=name, time=f"{tier.duration:.3f}"
+            suite, "testcase", classname=f"{result.recipe}.{app}" if app else result.recipe,
+            name=name, time=f"{tier.duration:.3f}",
         )
+        if app in result.apps:
+            _app_properties(case, app, result.apps[app])
         first_line = (tier.reason.splitlines() or [""])[0]
         if tier.failed:
             tag = "failure" if tier.status == "failed" else "error"
@@ -141,3 +155,11 @@ def write_junit(result: RunResult, record: RunDir) -> Path:
     path = record.junit_path()
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+def _app_properties(case: ET.Element, role: str, app: dict[str, Any]) -> None:
+    properties = ET.SubElement(case, "properties")
+    for name, value in (("app", role), ("app.domain", app.get("domain")),
+                        ("app.first_version", app.get("first_version")),
+                        ("app.version_deployed", app.get("version_deployed"))):
+        ET.SubElement(properties, "property", name=name, value=str(value or ""))

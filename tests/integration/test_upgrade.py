@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,22 @@ def test_upgrade_from_the_previous_version_keeps_the_marker(ccci, docker_client,
     assert results["version_deployed"] == target
     assert results["fresh_deploys"] == 2
     assert results["level"] == 2
+    # The summary and junit.xml say which app each tier ran on.
+    fresh, upgraded = results["apps"]["fresh"], results["apps"]["upgraded"]
+    assert f"  fresh app: {fresh['domain']}: install {target} converged in " in call.output
+    assert (f"  upgraded app: {upgraded['domain']}: install {base} converged in "
+            in call.output)
+    assert f"; upgrade {target} converged in " in call.output
+    assert "  install    fresh    passed" in call.output
+    assert "  upgrade    upgraded passed" in call.output
+    cases = {case.get("name"): case for case in ET.parse(
+        Path(results["run_dir"]) / "junit.xml").getroot().iter("testcase")}
+    assert cases["install"].get("classname") == f"{recipe}.fresh"
+    assert cases["upgrade"].get("classname") == f"{recipe}.upgraded"
+    domains = {case: {p.get("name"): p.get("value") for p in cases[case].iter("property")}
+               for case in ("install", "upgrade")}
+    assert domains["upgrade"]["app.domain"] == upgraded["domain"]
+    assert domains["install"]["app.first_version"] == target
     _assert_clean(call, docker_client)
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from ccci import active_runs
 from ccci.ansible import StageRun
 from ccci.context import load_run
+from ccci.leases import lease_domain
 from ccci.orchestrator import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -23,6 +25,7 @@ from ccci.orchestrator import (
     EXIT_OK,
     Orchestrator,
     RunRequest,
+    describe_app,
     summary,
 )
 from ccci.progress import Progress
@@ -156,6 +159,40 @@ def test_a_full_run_installs_the_version_under_test_fresh_and_upgrades_another_a
         "restore": "upgraded"}
 
 
+def test_the_summary_names_both_apps_and_the_app_of_each_tier():
+    result, results = _run(RunRequest("example-notes"), ScriptedRunner({"backup": "failed"}))
+    text = summary(result).splitlines()
+    fresh, upgraded = results["apps"]["fresh"], results["apps"]["upgraded"]
+    assert text[1] == f"  fresh app: {fresh['domain']}: not deployed"
+    assert text[2] == f"  upgraded app: {upgraded['domain']}: not deployed"
+    assert text[3] == "  install    fresh    passed"
+    assert text[5].startswith("  backup     upgraded failed [")
+    assert text[-1] == "  teardown   both     passed"
+
+
+def test_describe_app_gives_each_deploy_and_its_convergence():
+    app = {"domain": "n.ccci.test", "deploys": [
+        {"op": "install", "version": "1.0.0", "converged": True, "elapsed": 4.25},
+        {"op": "upgrade", "version": None, "expected_version": "1.1.0", "converged": False,
+         "elapsed": None}]}
+    assert describe_app(app) == ("n.ccci.test: install 1.0.0 converged in 4.2 s; "
+                                 "upgrade 1.1.0 did not converge")
+
+
+@pytest.mark.parametrize(("max_apps", "together"), [("2", True), ("1", False)])
+def test_the_apps_deploy_together_only_when_the_host_has_room(monkeypatch, max_apps,
+                                                               together):
+    monkeypatch.setenv("CCCI_HOST_MAX_APPS", max_apps)  # the run registers two apps
+    threads = {}
+    runner = ScriptedRunner({}, on_stage=lambda stage: threads.setdefault(
+        stage, threading.current_thread().name))
+    result, results = _run(RunRequest("example-notes"), runner)
+    assert results["side_by_side"] is together and result.exit_code == EXIT_OK
+    on_pool = {s for s, name in threads.items() if name.startswith("ccci-app")}
+    assert on_pool == ({"install", "upgrade@upgraded"} if together else set())
+    assert runner.of("upgraded") == ["upgrade", "backup", "restore", "teardown"]
+
+
 def test_a_failed_fresh_install_does_not_stop_the_upgraded_app():
     """The fresh install is what fails (the head does not install on an empty volume);
     the upgrade path still proves what it can, side by side."""
@@ -232,6 +269,19 @@ def test_bad_input_is_refused_before_any_stage(request_, message):
     assert result.exit_code == EXIT_BAD_INPUT
     assert message in results["error"]
     assert {t["status"] for t in results["tiers"].values()} == {"not_run"}
+
+
+def test_a_run_refused_after_planning_the_upgraded_app_leaves_nothing_of_it():
+    """The upgraded app is planned first; the fresh app's domain is the one taken."""
+    runner = ScriptedRunner({})
+    with lease_domain("notes.ccci.test", "another-run"):
+        result, results = _run(RunRequest("example-notes", domain="notes.ccci.test"), runner)
+    assert result.exit_code == EXIT_BAD_INPUT and "in use by run another-run" in result.error
+    assert runner.stages == []
+    assert sorted(p.name for p in Path(results["run_dir"]).iterdir()) == [
+        "junit.xml", "results.json"]
+    assert not active_runs.runs()
+    lease_domain("notes-up.ccci.test", "next").release()  # the upgraded app's lease is free
 
 
 def test_a_stage_that_matched_no_host_passes_nothing():
@@ -311,7 +361,7 @@ def test_only_infrastructure_failures_exit_3_with_the_kind_in_the_summary():
     assert result.exit_code == EXIT_INFRASTRUCTURE == results["exit_code"]
     assert results["failure_kind"] == "infrastructure"
     text = summary(result)
-    assert "upgrade    failed [infrastructure] (Pull the stack's images" in text
+    assert "upgrade    upgraded failed [infrastructure] (Pull the stack's images" in text
     assert "exit 3" in text
 
 

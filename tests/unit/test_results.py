@@ -104,3 +104,41 @@ def test_results_json(tmp_path):
     assert data["teardown"]["status"] == "failed"
     assert data["recipe"] == "example-notes" and data["error"] == ""
     assert RunDir(tmp_path).results()["level"] == 1
+
+
+def two_apps() -> RunResult:
+    result = mixed()
+    for tier, app in (("install", "fresh"), ("upgrade", "upgraded"), ("backup", "upgraded"),
+                      ("restore", "upgraded")):
+        result.tiers[tier].details["app"] = app
+    result.teardown.details["apps"] = {"fresh": "passed", "upgraded": "failed"}
+    result.apps = {
+        "fresh": {"domain": "n-a.ccci.test", "first_version": "1.1.0",
+                  "version_deployed": "1.1.0"},
+        "upgraded": {"domain": "n-b.ccci.test", "first_version": "1.0.0",
+                     "version_deployed": "1.1.0"},
+    }
+    return result
+
+
+def test_with_two_apps_each_case_names_its_app(tmp_path):
+    suite = junit(two_apps(), tmp_path)
+    assert counts(suite) == elements(suite)
+    by_name = {case.get("name"): case for case in suite.findall("testcase")}
+    assert by_name["install"].get("classname") == "example-notes.fresh"
+    assert by_name["restore"].get("classname") == "example-notes.upgraded"
+    assert by_name["teardown"].get("classname") == "example-notes.both"
+    properties = {p.get("name"): p.get("value")
+                  for p in by_name["upgrade"].find("properties")}
+    assert properties == {"app": "upgraded", "app.domain": "n-b.ccci.test",
+                          "app.first_version": "1.0.0", "app.version_deployed": "1.1.0"}
+    # JUnit's schema wants the properties before the verdict
+    assert [child.tag for child in by_name["upgrade"]] == ["properties", "failure"]
+
+
+def test_with_one_app_cases_keep_the_recipe_as_class(tmp_path):
+    result = two_apps()
+    del result.apps["upgraded"]
+    suite = junit(result, tmp_path)
+    assert {case.get("classname") for case in suite.findall("testcase")} == {"example-notes"}
+    assert all(case.find("properties") is None for case in suite.findall("testcase"))
