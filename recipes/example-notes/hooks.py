@@ -68,3 +68,10 @@ def pre_restore(ctx: HookCtx) -> None:
     deleted = ctx.exec("db", "runuser -u postgres -- psql -tA -c 'delete from notes' notes")
     if not deleted.ok:
         raise RuntimeError(f"could not delete the notes: {deleted.stderr}")
+
+
+def SCREENSHOT(page, ctx: HookCtx) -> None:
+    """Show the front page with a note in the list, added through the form."""
+    page.get_by_label("New note").fill(f"screenshot of {ctx.domain}")
+    page.get_by_role("button", name="Add").click()
+    page.wait_for_url("**/")

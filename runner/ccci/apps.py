@@ -61,6 +61,32 @@ def app_for(tier: str, apps: list[App]) -> App:
     return upgraded[0] if upgraded and tier in ON_UPGRADED else apps[0]
 
 
+def tier_chains(tiers: list[str], apps: list[App]) -> dict[str, list[str]]:
+    """Each app's tiers, in the order given. The functional tier runs on the fresh app;
+    on the upgraded app too, as its generic checks only (the recipe's tests are about
+    the version under test as a new user installs it)."""
+    chains = {app.role: [t for t in tiers if app_for(t, apps) is app] for app in apps}
+    if UPGRADED in chains and "functional" in tiers:
+        chains[UPGRADED].append("functional")
+    return chains
+
+
+def merge_functional(fresh: TierResult, upgraded: TierResult) -> TierResult:
+    """The functional tier of a two-app run: the fresh app's verdict, failed also when
+    the upgraded app's generic checks failed; the upgraded app's details beside."""
+    merged = TierResult(fresh.status, fresh.reason, fresh.duration, dict(fresh.details),
+                        fresh.failure_kind, fresh.hint)
+    merged.details[UPGRADED] = {"status": upgraded.status, "reason": upgraded.reason,
+                                **upgraded.details}
+    if upgraded.failed and not fresh.failed:
+        merged.status, merged.failure_kind, merged.hint = (
+            upgraded.status, upgraded.failure_kind, upgraded.hint)
+        merged.reason = f"the upgraded app's generic checks: {upgraded.reason}"
+    elif upgraded.failed:
+        merged.reason += f"; and the upgraded app's generic checks: {upgraded.reason}"
+    return merged
+
+
 def upgraded_domain(domain: str) -> str:
     """The upgraded app's domain next to a domain the user chose: ``a-up.example.test``."""
     first, _, rest = domain.partition(".")

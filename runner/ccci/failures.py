@@ -24,7 +24,8 @@ The rules, first match wins (``RULES`` holds the patterns, in this order):
    crashed, an action plugin's exception, ccci not importable) are ``harness``: the
    playbooks and plugins are ccci's code, not the recipe's.
 5. Otherwise the module decides: a failure of a task that judges the recipe (deploy,
-   convergence, hooks, markers, health check, version check, backup and restore) is
+   convergence, hooks, markers, health check, version check, backup and restore, the
+   functional tests) is
    ``recipe``; any other module's failure is unexpected, so ``harness``.
 
 A stage that failed without any failed task (a playbook that did not parse, say), or
@@ -148,6 +149,7 @@ RECIPE_ACTIONS = frozenset({
     "ccci.recipe.stack_converge", "ccci.recipe.hook", "ccci.recipe.marker",
     "ccci.recipe.backup", "ccci.recipe.backupbot_backup", "ccci.recipe.backupbot_restore",
     "ansible.builtin.uri", "ansible.builtin.assert", "ccci.recipe.app_probe",
+    "ccci.recipe.functional",
 })
 
 

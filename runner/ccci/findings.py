@@ -102,6 +102,14 @@ RULES: dict[str, Rule] = _rules(
        "Deploying the same version again changed services: a deploy is not repeatable.",
        "Pin what the deploy resolves anew (an image tag, a name built from a changing "
        "value), or declare EXPECTED_NA: {idempotence: <reason>}."),
+    _w("701", "functional.generic-skipped",
+       "The functional tier's generic checks were skipped (CCCI_SKIP_GENERIC).",
+       "Unset CCCI_SKIP_GENERIC: it is for local development, not CI; declare a check "
+       "that does not apply in EXPECTED_NA with a reason instead."),
+    _w("702", "functional.no-suite",
+       "The recipe has no functional tests of its own: only the generic checks ran.",
+       "Add pytest files as tests/test_*.py in the recipe's CI config folder "
+       "(docs/functional-tests.md)."),
     _w("401", "tags.not-release",
        "Tags not in the release format <semver>+<upstream>: never upgrade bases.",
        "Ignore them, or tag releases as e.g. 1.2.0+3.4 (the upstream may have suffixes)."),

@@ -8,6 +8,7 @@ Ctrl-C and SIGTERM too, unless the user asked to keep the app.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -22,11 +23,21 @@ from typing import Any
 
 from ccci import active_runs, ingress, paths
 from ccci.ansible import PlaybookRunner, StageRun, swarm_hosts
-from ccci.apps import FRESH, UPGRADED, App, app_for, base_broken, upgraded_domain
+from ccci.apps import (
+    FRESH,
+    UPGRADED,
+    App,
+    base_broken,
+    merge_functional,
+    tier_chains,
+    upgraded_domain,
+)
 from ccci.context import RunContext, create_run, default_domain, new_run_id
 from ccci.errors import BadInput, CcciError
 from ccci.failures import HARNESS, INFRASTRUCTURE, classify_stage
 from ccci.findings import finding
+from ccci.functional.tier import SKIP_GENERIC
+from ccci.functional.tier import summary as functional_summary
 from ccci.gates import gate
 from ccci.host_room import room_for_both
 from ccci.janitor import janitor_pass, registry_host
@@ -38,7 +49,7 @@ from ccci.results import RunResult, TierResult, write_junit, write_results
 from ccci.routing import router_from_dict
 from ccci.rundir import RunDir
 
-AVAILABLE_TIERS = ("install", "upgrade", "backup", "restore")
+AVAILABLE_TIERS = ("install", "upgrade", "backup", "restore", "functional")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Only infrastructure failed (registry, network, host): a CI job may retry the run.
 EXIT_INFRASTRUCTURE = 3
@@ -283,6 +294,13 @@ class Orchestrator:
             f"run {context.run_id}: {context.recipe} at {context.commit[:10]} "
             f"({context.version or 'untagged'}) as {context.domain}"
         )
+        if os.environ.get(SKIP_GENERIC) and "functional" in self.request.tiers:
+            loud = os.environ.get("CI", "").lower() == "true"
+            self.progress.info(
+                ("!!! WARNING: CCCI_SKIP_GENERIC is set in CI: the functional tier's generic "
+                 "checks will not run; results.json records it. Unset it: it is for local "
+                 "development only. !!!") if loud else
+                "note: CCCI_SKIP_GENERIC is set: the generic checks will not run")
         warnings = list(context.warnings)
         for app in apps[1:]:
             self.progress.info(
@@ -292,33 +310,56 @@ class Orchestrator:
         self._warn(result, warnings)
 
     def _stage(
-        self, runner: PlaybookRunner, stage: str, context: RunContext, *, cancellable: bool = True
+        self, runner: PlaybookRunner, stage: str, context: RunContext, *,
+        cancellable: bool = True, extra: dict[str, Any] | None = None,
     ) -> StageRun:
-        return runner.run(stage, f"playbooks/{stage}.yml", {"run_dir": context.run_dir},
+        return runner.run(stage, f"playbooks/{stage}.yml",
+                          {"run_dir": context.run_dir, **(extra or {})},
                           cancellable=cancellable)
 
     def _tiers(self, result: RunResult, apps: list[App]) -> None:
-        """Tiers in ladder order whatever order they were asked in; with two apps, the
-        fresh install and the upgrade start together, one app each."""
+        """Each app's tiers in ladder order, whatever order they were asked in; with two
+        apps, the two chains run side by side when the host has room (the fresh one:
+        install, functional; the upgraded one: upgrade, backup, restore, its generic
+        checks), else one after the other."""
         tiers = sorted(self.request.tiers, key=TIERS.index)
-        together = [t for t in ("install", "upgrade") if t in tiers] if len(apps) > 1 else []
-        if len(together) == 2:
+        chains = tier_chains(tiers, apps)
+        together = len(apps) > 1 and all(chains.values())
+        if together:
             room = room_for_both(registry_host(self.request.inventory),
                                  local=self.request.inventory is None)
-            result.side_by_side = room.both
+            result.side_by_side = together = room.both
             if not room.both:
                 self.progress.info(f"deploying the apps one after the other: {room.reason}")
-                together = []
-        if len(together) == 2:
+        if together:
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ccci-app") as pool:
-                running = {t: pool.submit(self._gated, t, app_for(t, apps)) for t in together}
-                for tier in together:
-                    result.tiers[tier] = running[tier].result()
+                running = [pool.submit(self._chain, app, chains[app.role]) for app in apps]
+                verdicts = [job.result() for job in running]
+        else:
+            verdicts = [self._chain(app, chains[app.role]) for app in apps]
+        by_app = dict(zip((app.role for app in apps), verdicts, strict=True))
         for tier in tiers:
-            if tier not in result.tiers:
-                result.tiers[tier] = self._gated(tier, app_for(tier, apps))
-        result.tiers = {tier: result.tiers[tier] for tier in tiers}
-        self._warn(result, redeploy_warnings(apps[0].record))
+            if tier == "functional" and tier in by_app.get(UPGRADED, {}):
+                result.tiers[tier] = merge_functional(by_app[FRESH][tier],
+                                                      by_app[UPGRADED][tier])
+            else:
+                result.tiers[tier] = next(v[tier] for v in by_app.values() if tier in v)
+        self._warn(result, redeploy_warnings(apps[0].record)
+                   + functional_warnings(apps[0].record))
+
+    def _chain(self, app: App, tiers: list[str]) -> dict[str, TierResult]:
+        """One app's tiers in order; the upgraded app's generic checks only after its
+        upgrade passed (else they would check the base release)."""
+        verdicts: dict[str, TierResult] = {}
+        for tier in tiers:
+            upgrade = verdicts.get("upgrade")
+            if app.role == UPGRADED and tier == "functional" and (
+                    upgrade is None or upgrade.status != "passed"):
+                verdicts[tier] = TierResult("not_run", "the upgrade did not pass",
+                                            details={"app": app.role})
+                continue
+            verdicts[tier] = self._gated(tier, app)
+        return verdicts
 
     def _gated(self, tier: str, app: App) -> TierResult:
         """The tier on ``app``, unless interrupted or its gate is closed."""
@@ -328,20 +369,23 @@ class Orchestrator:
         if closed:
             return TierResult(closed.status, closed.reason, details={"app": app.role})
         assert app.runner is not None
-        verdict = self._tier(tier, app.context, app.runner)
+        extra = {"generic_only": True} if (tier, app.role) == ("functional", UPGRADED) else {}
+        verdict = self._tier(tier, app.context, app.runner, extra)
         verdict.details["app"] = app.role
         if tier == "upgrade":
             base_broken(verdict, app)
         return verdict
 
-    def _tier(self, tier: str, context: RunContext, runner: PlaybookRunner) -> TierResult:
+    def _tier(self, tier: str, context: RunContext, runner: PlaybookRunner,
+              extra: dict[str, Any] | None = None) -> TierResult:
         """One tier's stage and verdict; a crash of ccci's own code is a harness error.
 
         The run goes on to the next tier and to teardown, and results.json says where
         ccci broke, instead of a traceback and no record.
         """
         try:
-            return self._verdict(tier, self._stage(runner, tier, context), context)
+            return self._verdict(tier, self._stage(runner, tier, context, extra=extra),
+                                 context)
         except Exception as exc:  # any bug of ccci's, recorded as such
             self.progress.info(f"error: ccci failed in the {tier} tier: {exc!r}")
             return harness_error(f"ccci failed in the {tier} tier", exc)
@@ -459,8 +503,24 @@ def redeploy_warnings(record: RunDir) -> list[dict[str, Any]]:
                     f"{redeploy.describe()}").as_dict()]
 
 
+def functional_warnings(record: RunDir) -> list[dict[str, Any]]:
+    """CCCI-W701 when the generic checks were skipped, W702 when only they ran."""
+    functional = record.functional()
+    if not functional or not functional.get("files"):
+        return []
+    if functional.get("generic_skipped"):
+        return [finding("functional.generic-skipped", "CCCI_SKIP_GENERIC is set: the "
+                        "generic checks of the functional tier did not run").as_dict()]
+    if not any(Path(f).name != "generic.py" for f in functional["files"]):
+        return [finding("functional.no-suite", "no tests/test_*.py in the recipe's CI "
+                        "config: the functional tier ran the generic checks only").as_dict()]
+    return []
+
+
 def tier_details(tier: str, context: RunContext, record: RunDir) -> dict[str, Any]:
     """What results.json shows about a tier that ran, from the run's records."""
+    if tier == "functional":
+        return functional_summary(record.functional())
     if tier == "install":
         deploys = record.deploys()
         fresh = deploys.fresh

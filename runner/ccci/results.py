@@ -144,6 +144,8 @@ def write_junit(result: RunResult, record: RunDir) -> Path:
             node.text = tier.reason + (f"\nhow to fix: {tier.hint}" if tier.hint else "")
         elif tier.status in ("skipped", "not_run"):
             ET.SubElement(case, "skipped", message=first_line or tier.status)
+        if name == "functional":
+            _test_cases(suite, result.recipe, tier.details.get("tests") or [])
     written = suite.findall("testcase")
     suite.attrib.update(
         tests=str(len(written)),
@@ -155,6 +157,24 @@ def write_junit(result: RunResult, record: RunDir) -> Path:
     path = record.junit_path()
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+def _test_cases(suite: ET.Element, recipe: str, tests: list[dict[str, Any]]) -> None:
+    """The functional tier's tests, one case each, with the services' last log lines of
+    a failed one."""
+    for test in tests:
+        case = ET.SubElement(suite, "testcase", classname=f"{recipe}.functional",
+                             name=test["nodeid"], time=f"{test.get('duration') or 0:.3f}")
+        message = test.get("message") or ""
+        first_line = (message.splitlines() or [""])[0]
+        if test["outcome"] in ("failed", "error", "timeout"):
+            tag = "failure" if test["outcome"] == "failed" else "error"
+            logs = "".join(f"\n--- last log lines of {service} ---\n{lines}"
+                           for service, lines in (test.get("logs") or {}).items())
+            ET.SubElement(case, tag, message=first_line, type=test["outcome"]).text = (
+                message + logs)
+        elif test["outcome"] == "skipped":
+            ET.SubElement(case, "skipped", message=first_line)
 
 
 def _app_properties(case: ET.Element, role: str, app: dict[str, Any]) -> None:

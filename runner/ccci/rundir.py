@@ -13,11 +13,16 @@ Records:
     backups.json   every backup with its attempts and snapshot
     tiers.json     when each tier's stage started and whether it passed
     probes.json    every check of the app's routes (each name and path, status, time)
+    idempotence.json  the install tier's redeploy of the same version and what it changed
+    functional.json   the functional tier's session: every test and screenshot
     results.json   the verdict (``ccci.results.RunResult``), written last
 
 Besides the records: ``proxy-access.log``, the proxy's access-log lines for the run's
 names (copied at teardown); ``proxy-ca.crt`` and ``ca-bundle.pem``, the proxy's CA
-(copied by the checks) and certifi's CAs with it, for clients of the app.
+(copied by the checks) and certifi's CAs with it, for clients of the app. The
+functional tier's pytest session, a child process, writes ``functional/report.json``
+(its live report, read back by ``ccci.functional.session``) and ``functional/pytest.log``
+itself, and its screenshots into ``screenshots/``.
 
 Schema version 1 is the unversioned layout ccci wrote before this module; those
 records are read as they are, except ``context.json``, whose plan lacks the host
@@ -45,6 +50,8 @@ BACKUPS = "backups.json"
 TIERS = "tiers.json"
 PROBES = "probes.json"
 IDEMPOTENCE = "idempotence.json"
+FUNCTIONAL = "functional.json"
+SCREENSHOTS = "screenshots"
 RESULTS = "results.json"
 JUNIT = "junit.xml"
 ACCESS_LOG = "proxy-access.log"
@@ -356,6 +363,21 @@ class RunDir:
     def record_redeploy(self, redeploy: Redeploy) -> None:
         self._write(IDEMPOTENCE, asdict(Redeploy(**{**asdict(redeploy),
                                                     "at": redeploy.at or now()})))
+
+    # -- functional.json --------------------------------------------------------------
+
+    def functional(self) -> dict[str, Any] | None:
+        """The functional tier's session: every test and screenshot (ccci.functional)."""
+        data = self._read(FUNCTIONAL)
+        if data is not None:
+            data.pop("__version__")
+        return data
+
+    def save_functional(self, data: dict[str, Any]) -> Path:
+        return self._write(FUNCTIONAL, data)
+
+    def screenshots_dir(self) -> Path:
+        return self.file(SCREENSHOTS)
 
     def save_access_log(self, lines: list[str]) -> Path:
         """The proxy's access-log lines of the run's names (JSON lines, as Traefik wrote)."""

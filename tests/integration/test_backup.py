@@ -33,7 +33,8 @@ def test_whole_ladder_with_backup_and_restore(ccci, docker_client, recipe):
     results = call.results
     assert call.rc == 0, call.output
     assert {t: r["status"] for t, r in results["tiers"].items()} == {
-        "install": "passed", "upgrade": "passed", "backup": "passed", "restore": "passed"}
+        "install": "passed", "upgrade": "passed", "backup": "passed", "restore": "passed",
+        "functional": "passed"}
     backup = results["tiers"]["backup"]["details"]["backup"]
     assert backup["ok"] is True
     assert len(backup["snapshot_id"]) == 64
@@ -57,7 +58,18 @@ def test_whole_ladder_with_backup_and_restore(ccci, docker_client, recipe):
     assert restore["snapshot_id"] == backup["snapshot_id"]
     [check] = restore["marker_checks"]
     assert check["found"] is True
-    assert results["level"] == 3
+    # The functional tier ran on the fresh app: the recipe's suite and the generic checks.
+    functional = results["tiers"]["functional"]["details"]
+    assert results["tiers"]["functional"]["details"]["app"] == "fresh"
+    outcomes = {t["nodeid"].split("::")[-1]: t["outcome"] for t in functional["tests"]}
+    own = {"example-site": "test_the_browser_sees_the_title_and_heading",
+           "example-notes": "test_the_browser_form_adds_a_note_and_shows_it"}[recipe]
+    assert outcomes[own] == "passed"
+    assert {o for name, o in outcomes.items() if name.startswith("test_")} == {"passed"}
+    [shot] = [s for s in functional["screenshots"] if "front-page" in s["path"]]
+    assert shot["url"].startswith(f"https://{results['domain']}:18443/")
+    assert Path(shot["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert results["level"] == 4
     _assert_clean(call, docker_client)
 
 

@@ -87,8 +87,8 @@ def _config_dir(tmp_path, meta: str, hooks: str | None):
     ("meta", "hooks", "message"),
     [
         ("EXPECTED_NA: {bakup: stateless}\n", None,
-         "meta.yml: EXPECTED_NA names unknown tier(s) ['bakup']; "
-         "tiers: upgrade, backup, restore, functional, lint"),
+         "meta.yml: EXPECTED_NA names unknown tier(s) or check(s) ['bakup']; "
+         "choose among upgrade, backup, restore, functional, lint, idempotence"),
         ("EXPECTED_NA: {install: no app}\n", None,
          "meta.yml: EXPECTED_NA cannot declare install not applicable: nothing would be "
          "deployed, so nothing would be tested"),

@@ -159,14 +159,20 @@ def test_a_key_is_reserved_exactly_when_nothing_uses_it(key):
         assert users, f"nothing uses {key.name}: implement it or mark it reserved_for"
 
 
-def test_reserved_keys_are_validated_and_documented_as_reserved(tmp_path):
+def test_the_functional_tier_keys_are_validated_and_no_longer_reserved(tmp_path):
     from ccci.config.docs import render
 
-    assert {k.name for k in REGISTRY.values() if k.reserved} == {"DEPS", "SCREENSHOT"}
+    assert {k.name for k in REGISTRY.values() if k.reserved} == set()
     doc = render()
-    for name in ("DEPS", "SCREENSHOT"):
+    for name in ("DEPS", "SCREENSHOT", "TEST_TIMEOUT"):
         [row] = [line for line in doc.splitlines() if line.startswith(f"| `{name}` |")]
-        assert "Reserved: not used until the functional tier lands." in row
+        assert "Reserved" not in row
+    _write(tmp_path, "slow", meta="TEST_TIMEOUT: 0\n")
+    with pytest.raises(ConfigError, match="TEST_TIMEOUT"):
+        load_recipe_config("slow", tmp_path)
+    _write(tmp_path, "na", meta="EXPECTED_NA: {screenshot: no web page}\n")
+    assert load_recipe_config("na", tmp_path).get("EXPECTED_NA") == {
+        "screenshot": "no web page"}
     _write(tmp_path, "app", meta="DEPS: postgres\n")
     with pytest.raises(ConfigError, match="DEPS"):
         load_recipe_config("app", tmp_path)
@@ -182,8 +188,10 @@ def test_reserved_keys_are_validated_and_documented_as_reserved(tmp_path):
     ("meta", "message"),
     [
         ("EXPECTED_NA: {bakup: stateless}\n",
-         r"app: .*/app/meta.yml: EXPECTED_NA names unknown tier\(s\) \['bakup'\]; "
-         r"tiers: upgrade, backup, restore, functional, lint, idempotence$"),
+         r"app: .*/app/meta.yml: EXPECTED_NA names unknown tier\(s\) or check\(s\) "
+         r"\['bakup'\]; choose among upgrade, backup, restore, functional, lint, "
+         r"idempotence, converged, stable_tasks, health, version_label, secrets_hidden, "
+         r"screenshot$"),
         ("EXPECTED_NA: {install: no app}\n",
          r"EXPECTED_NA cannot declare install not applicable: nothing would be deployed, "
          r"so nothing would be tested"),

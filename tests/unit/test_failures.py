@@ -142,3 +142,10 @@ def test_a_failed_check_of_the_app_is_the_recipes_unless_the_proxy_is_down(msg, 
     failure = _failure(_event("ccci.recipe.app_probe", {"msg": msg, "probes": []}))
     assert failure["failure_kind"] == kind
     assert classify_failure(failure).hint
+
+
+def test_a_failed_functional_test_is_the_recipes():
+    msg = ("1 of 10 tests failed: recipes/example-notes/tests/test_notes.py::test_form failed: "
+           "AssertionError: the note is listed")
+    failure = _failure(_event("ccci.recipe.functional", {"msg": msg, "counts": {}}))
+    assert failure["failure_kind"] == RECIPE

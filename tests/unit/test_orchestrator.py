@@ -79,7 +79,10 @@ class _AppRunner:
     def run(self, stage, playbook, extravars, *, cancellable=True):
         script = self.script
         assert playbook == f"playbooks/{stage}.yml"
-        assert extravars == {"run_dir": str(self.run_dir)}
+        # the upgraded app's functional stage runs the generic checks only
+        generic_only = (stage, self.label) == ("functional", "@upgraded")
+        assert extravars == {"run_dir": str(self.run_dir),
+                             **({"generic_only": True} if generic_only else {})}
         with script._lock:
             script.stages.append(stage + self.label)
         if stage + self.label in script.crash:
@@ -146,9 +149,9 @@ def test_a_failed_install_blocks_the_rest_of_its_app_and_still_tears_down():
 def test_a_full_run_installs_the_version_under_test_fresh_and_upgrades_another_app():
     runner = ScriptedRunner({})
     result, results = _run(RunRequest("example-notes"), runner)
-    assert runner.of() == ["install", "teardown"]
-    assert runner.of("upgraded") == ["upgrade", "backup", "restore", "teardown"]
-    assert result.exit_code == EXIT_OK and results["level"] == 3
+    assert runner.of() == ["install", "functional", "teardown"]
+    assert runner.of("upgraded") == ["upgrade", "backup", "restore", "functional", "teardown"]
+    assert result.exit_code == EXIT_OK and results["level"] == 4
     apps = results["apps"]
     assert apps["fresh"]["first_version"] == results["version"] == "1.2.0+0.3.0"
     assert apps["upgraded"]["first_version"] == "1.1.0+0.2.0"
@@ -156,7 +159,8 @@ def test_a_full_run_installs_the_version_under_test_fresh_and_upgrades_another_a
     assert apps["upgraded"]["run_dir"] == f"{results['run_dir']}/upgraded"
     assert {t: results["tiers"][t]["details"]["app"] for t in results["tiers"]} == {
         "install": "fresh", "upgrade": "upgraded", "backup": "upgraded",
-        "restore": "upgraded"}
+        "restore": "upgraded", "functional": "fresh"}
+    assert results["tiers"]["functional"]["details"]["upgraded"]["status"] == "passed"
 
 
 def test_the_summary_names_both_apps_and_the_app_of_each_tier():
@@ -189,8 +193,10 @@ def test_the_apps_deploy_together_only_when_the_host_has_room(monkeypatch, max_a
     result, results = _run(RunRequest("example-notes"), runner)
     assert results["side_by_side"] is together and result.exit_code == EXIT_OK
     on_pool = {s for s, name in threads.items() if name.startswith("ccci-app")}
-    assert on_pool == ({"install", "upgrade@upgraded"} if together else set())
-    assert runner.of("upgraded") == ["upgrade", "backup", "restore", "teardown"]
+    chains = {"install", "functional", "upgrade@upgraded", "backup@upgraded",
+              "restore@upgraded", "functional@upgraded"}
+    assert on_pool == (chains if together else set())
+    assert runner.of("upgraded") == ["upgrade", "backup", "restore", "functional", "teardown"]
 
 
 def test_a_failed_fresh_install_does_not_stop_the_upgraded_app():
@@ -199,10 +205,37 @@ def test_a_failed_fresh_install_does_not_stop_the_upgraded_app():
     runner = ScriptedRunner({"install": "failed"})
     result, results = _run(RunRequest("example-notes"), runner)
     assert runner.of() == ["install", "teardown"]
-    assert runner.of("upgraded") == ["upgrade", "backup", "restore", "teardown"]
+    assert runner.of("upgraded") == ["upgrade", "backup", "restore", "functional", "teardown"]
     assert _statuses(results) == {"install": "failed", "upgrade": "passed",
-                                  "backup": "passed", "restore": "passed"}
+                                  "backup": "passed", "restore": "passed",
+                                  "functional": "not_run"}
+    functional = results["tiers"]["functional"]
+    assert functional["reason"] == "no live app: install failed"
+    assert functional["details"]["upgraded"]["status"] == "passed"
     assert result.exit_code == EXIT_FAILED and results["level"] == 0
+
+
+def test_the_upgraded_apps_generic_checks_fail_the_functional_tier():
+    runner = ScriptedRunner({"functional@upgraded": "failed"}, failures={"functional": [
+        {"task": "Run the functional tests against the live app", "msg": "1 of 6 tests "
+         "failed: generic.py::test_stable_tasks failed: service app: 2 tasks"}]})
+    result, results = _run(RunRequest("example-notes"), runner)
+    functional = results["tiers"]["functional"]
+    assert functional["status"] == "failed"
+    assert functional["reason"].startswith("the upgraded app's generic checks: ")
+    assert "1 of 6 tests failed: generic.py::test_stable_tasks" in functional["reason"]
+    assert functional["details"]["app"] == "fresh"
+    assert functional["details"]["upgraded"]["status"] == "failed"
+    assert result.exit_code == EXIT_FAILED and results["level"] == 3
+
+
+def test_the_upgraded_app_gets_no_generic_checks_when_its_upgrade_failed():
+    runner = ScriptedRunner({"upgrade@upgraded": "failed"})
+    _, results = _run(RunRequest("example-notes"), runner)
+    assert runner.of("upgraded") == ["upgrade", "backup", "restore", "teardown"]
+    assert results["tiers"]["functional"]["status"] == "passed"
+    assert results["tiers"]["functional"]["details"]["upgraded"] == {
+        "status": "not_run", "reason": "the upgrade did not pass", "app": "upgraded"}
 
 
 def test_a_base_that_does_not_deploy_fails_the_upgrade_as_the_base(tmp_path):
@@ -220,7 +253,7 @@ def test_a_base_that_does_not_deploy_fails_the_upgrade_as_the_base(tmp_path):
 def test_a_failed_backup_blocks_restore_only():
     runner = ScriptedRunner({"backup": "failed"})
     result, results = _run(RunRequest("example-notes"), runner)
-    assert runner.of("upgraded") == ["upgrade", "backup", "teardown"]
+    assert runner.of("upgraded") == ["upgrade", "backup", "functional", "teardown"]
     assert results["tiers"]["restore"]["status"] == "not_run"
     assert "no verified backup" in results["tiers"]["restore"]["reason"]
     assert result.exit_code == EXIT_FAILED and results["level"] == 2

@@ -69,8 +69,6 @@ def _hook(name: str, params: tuple[str, ...], description: str, *,
     return Key(name, "hook", description, params=params, reserved_for=reserved_for)
 
 
-FUNCTIONAL_TIER = "the functional tier"
-
 
 # Seconds a deploy may take to converge when neither the CI config nor the recipe says.
 DEFAULT_CONVERGE_TIMEOUT = 300
@@ -80,6 +78,13 @@ RESOLVE_IMAGE_MODES = ("always", "changed", "never")
 
 # Seconds one call of a hook (or one marker probe) may take unless the config says.
 DEFAULT_HOOK_TIMEOUT = 300
+
+# The functional tier: seconds per test and for the whole session; the generic checks
+# every recipe gets (ccci.functional.generic), each declarable not applicable.
+DEFAULT_TEST_TIMEOUT = 60
+DEFAULT_FUNCTIONAL_TIMEOUT = 600
+GENERIC_CHECKS = ("converged", "stable_tasks", "health", "version_label", "secrets_hidden",
+                  "screenshot")
 
 
 def _seconds_per_hook() -> Rule:
@@ -158,15 +163,26 @@ REGISTRY: dict[str, Key] = {
                "the run. ccci run --extra-domain adds more.",
                rules=(dns_names("${DOMAIN}"),)),
         _value("DEPS", (list,), [], None,
-               "Names of apps this recipe needs; their credentials reach hooks as ctx.deps.",
-               reserved_for=FUNCTIONAL_TIER, rules=(strings(),)),
+               "Names of apps this recipe needs; their credentials reach hooks as ctx.deps "
+               "and functional tests as the deps fixture (requires_deps skips without them).",
+               rules=(strings(),)),
         _value("UPGRADE_BASE_VERSION", (str,), None, None,
                "Pins the version the upgrade tier starts from."),
         _value("EXPECTED_NA", (dict,), {}, None,
                "Tiers declared not applicable, as {tier: reason}; also `idempotence` (the "
                "install tier's second deploy of the same version, for a recipe whose "
-               "deploy cannot be repeated unchanged).",
-               rules=(not_applicable(TIERS, always="install", checks=("idempotence",)),)),
+               "deploy cannot be repeated unchanged) and each generic check of the "
+               f"functional tier ({', '.join(GENERIC_CHECKS)}).",
+               rules=(not_applicable(TIERS, always="install",
+                                     checks=("idempotence", *GENERIC_CHECKS)),)),
+        _value("TEST_TIMEOUT", (int,), DEFAULT_TEST_TIMEOUT, None,
+               "Seconds one functional test (recipe's or generic) may take; a test past it "
+               "is stopped and reported as timed out, and the session goes on.",
+               rules=(at_least(1),)),
+        _value("FUNCTIONAL_TIMEOUT", (int,), DEFAULT_FUNCTIONAL_TIMEOUT, None,
+               "Seconds the whole functional session may take; past it the session is "
+               "killed with everything it started and the tier fails, naming the test that "
+               "was running.", rules=(at_least(1),)),
         _value("COMPOSE_FILE", (list,), [], None,
                "Compose files of the recipe added to its COMPOSE_FILE chain.",
                rules=(strings(),)),
@@ -175,8 +191,8 @@ REGISTRY: dict[str, Key] = {
         _hook("BACKUP_VERIFY", ("ctx",),
               "Checks a backup's content before it is trusted; raise or return false to fail."),
         _hook("SCREENSHOT", ("page", "ctx"),
-              "Drives a Playwright page before the screenshot is taken.",
-              reserved_for=FUNCTIONAL_TIER),
+              "Drives the functional tier's Playwright page (already at the app's front "
+              "page) before the screenshot is taken: log in, open a view."),
         _hook("pre_install", ("ctx",), "Runs before the first deploy."),
         _hook("pre_upgrade", ("ctx",), "Runs before the upgrade; seeds the data marker."),
         _hook("pre_backup", ("ctx",), "Runs before the backup; seeds the data marker."),

@@ -71,7 +71,8 @@ def not_applicable(tiers: tuple[str, ...], always: str, checks: tuple[str, ...] 
                     "so nothing would be tested")
         unknown = [tier for tier in declared if tier not in allowed]
         if unknown:
-            return f"names unknown tier(s) {unknown!r}; tiers: {', '.join(allowed)}"
+            what = "tier(s) or check(s)" if checks else "tier(s)"
+            return f"names unknown {what} {unknown!r}; choose among {', '.join(allowed)}"
         silent = [tier for tier, why in declared.items() if not isinstance(why, str)
                   or not why.strip()]
         if silent:

@@ -1,11 +1,13 @@
 """example-notes: a tiny notes service backed by PostgreSQL (stdlib + psycopg2)."""
 
+import html
 import json
 import os
 import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 import psycopg2
 
@@ -73,6 +75,18 @@ def query(sql, params=(), fetch=True):
         conn.close()
 
 
+def page(rows):
+    """The front page: every note, newest last, and a form adding one."""
+    items = "".join('<li data-id="%d">%s</li>' % (row[0], html.escape(row[1])) for row in rows)
+    return (
+        "<!doctype html><html><head><meta charset=utf-8><title>Notes</title></head><body>"
+        "<h1>Notes</h1><ul id=notes>%s</ul>"
+        '<form method=post action="/notes"><label>New note <input name=body required>'
+        "</label><button type=submit>Add</button></form>"
+        "<p>example-notes %s</p></body></html>" % (items, html.escape(VERSION))
+    )
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "example-notes/" + VERSION
 
@@ -96,7 +110,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         path = self.path.split("?", 1)[0]
         try:
-            if path == "/health":
+            if path == "/":
+                self.send(200, page(query(LIST_NOTES)), "text/html; charset=utf-8")
+            elif path == "/health":
                 query("SELECT 1")
                 self.send(200, "ok\n")
             elif path == "/version":
@@ -122,7 +138,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length).decode("utf-8", "replace")
         body = raw
-        if self.headers.get("Content-Type", "").startswith("application/json"):
+        content_type = self.headers.get("Content-Type", "")
+        from_form = content_type.startswith("application/x-www-form-urlencoded")
+        if from_form:
+            body = "".join(parse_qs(raw).get("body", [""])).strip()
+            if not body:
+                self.send(400, "the note is empty\n")
+                return
+        elif content_type.startswith("application/json"):
             try:
                 body = json.loads(raw)["body"]
             except (ValueError, KeyError, TypeError):
@@ -133,6 +156,12 @@ class Handler(BaseHTTPRequestHandler):
                          (str(body),))
         except psycopg2.Error as exc:
             self.unavailable(exc)
+            return
+        if from_form:  # the browser's form: back to the list, which shows the new note
+            self.send_response(303)
+            self.send_header("Location", "/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         self.send_json(201, dict(zip(FIELDS, rows[0])))
 
