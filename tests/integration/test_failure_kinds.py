@@ -28,7 +28,7 @@ def test_a_config_changed_under_the_same_name_fails_with_dockers_words_and_a_hin
     assert "bump its *_VERSION" in upgrade["hint"]
     [failure] = [f for f in upgrade["details"]["failures"] if f["task"] == "Deploy the stack"]
     assert "only updates to Labels are allowed" in failure["detail"]
-    assert "upgrade    failed [recipe]" in call.output
+    assert "upgrade    upgraded failed [recipe]" in call.output
     assert "how to fix: a config or secret changed" in call.output
     assert call.results["teardown"]["status"] == "passed"
     assert run_objects(docker_client, call.run_id, call.results["stack"]) == {}

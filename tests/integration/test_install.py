@@ -30,7 +30,7 @@ def test_crash_looping_service_fails_fast_with_its_logs(ccci, docker_client):
     assert call.rc == 1
     assert results["tiers"]["upgrade"] == {
         "status": "not_run", "reason": "no live app: install failed", "duration": 0.0,
-        "details": {}}
+        "details": {"app": "fresh"}}
     install = results["tiers"]["install"]
     assert install["status"] == "failed"
     assert "Wait for the stack to converge" in install["reason"]

@@ -147,7 +147,7 @@ def test_a_registry_gone_before_the_upgrade_is_infrastructure_and_exits_3(
     assert "connection refused" in upgrade["reason"]
     assert results["failure_kind"] == "infrastructure"
     assert proc.returncode == 3 == results["exit_code"], output
-    assert "upgrade    failed [infrastructure]" in output and "exit 3" in output
+    assert "upgrade    upgraded failed [infrastructure]" in output and "exit 3" in output
     _assert_clean(results, docker_client)
 
 
