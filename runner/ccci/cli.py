@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "json"), default="text",
                        help="text: a table for people (default); json: the findings as data")
 
+    _add_lint(sub)
     sub.add_parser("config-doc", help="print docs/recipe-config.md, generated from the registry")
     sub.add_parser("check-doc", help="print docs/check-rules.md, generated from the rules")
 
@@ -119,6 +120,49 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _add_lint(sub: argparse._SubParsersAction) -> None:
+    lint = sub.add_parser(
+        "lint", help="apply the lint rules (L5) to a recipe, or to every recipe of a folder"
+    )
+    lint.add_argument("recipe", nargs="?", help="recipe name (its repository found by name)")
+    lint.add_argument("--ref", help="git ref to lint (default: the recipe's HEAD)")
+    lint.add_argument("--repo", help="path of the recipe repository (default: found by name)")
+    lint.add_argument("--all", type=Path, metavar="DIR", dest="all_in",
+                      help="lint every recipe repository in DIR; one summary line each")
+    lint.add_argument("--format", choices=("text", "json"), default="text",
+                      help="text: a table for people (default); json: the findings as data")
+
+
+def _lint(args: argparse.Namespace) -> int:
+    """Exit 1 when a recipe has a lint error (or could not be linted), else 0."""
+    import json
+
+    from ccci.findings import findings_table
+    from ccci.lint.apply import lint_all, lint_recipe
+
+    if bool(args.recipe) == bool(args.all_in):
+        print("ccci lint: give a recipe, or --all DIR", file=sys.stderr)
+        return 2
+    if args.all_in:
+        if not args.all_in.is_dir():
+            print(f"ccci lint: {args.all_in} is not a folder", file=sys.stderr)
+            return 2
+        results = lint_all(args.all_in)
+        if args.format == "json":
+            print(json.dumps([r.as_dict() for r in results], indent=2))
+        else:
+            print("\n".join(r.summary_line() for r in results) or f"no recipe in {args.all_in}")
+        return 0 if all(r.ok for r in results) else 1
+    result = lint_recipe(args.recipe, args.ref, repo=args.repo)
+    if args.format == "json":
+        print(json.dumps(result.as_dict(), indent=2))
+    elif result.error:
+        print(f"{args.recipe}: not linted: {result.error}")
+    else:
+        print(findings_table(args.recipe, result.findings, failing="fails lint"))
+    return 0 if result.ok else 1
+
+
 def _check_doc(_args: argparse.Namespace) -> int:
     from ccci.findings import render_doc
 
@@ -178,7 +222,7 @@ def _teardown(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"run": _run, "check": _check, "config-doc": _config_doc,
-                "check-doc": _check_doc, "examples": _examples,
+                "check-doc": _check_doc, "lint": _lint, "examples": _examples,
                 "janitor": _janitor, "ls": _ls, "teardown": _teardown}
     return handlers[args.command](args)
 

@@ -149,7 +149,7 @@ RECIPE_ACTIONS = frozenset({
     "ccci.recipe.stack_converge", "ccci.recipe.hook", "ccci.recipe.marker",
     "ccci.recipe.backup", "ccci.recipe.backupbot_backup", "ccci.recipe.backupbot_restore",
     "ansible.builtin.uri", "ansible.builtin.assert", "ccci.recipe.app_probe",
-    "ccci.recipe.functional",
+    "ccci.recipe.functional", "ccci.recipe.lint",
 })
 
 

@@ -32,6 +32,8 @@ def gate(tier: str, context: RunContext, run_dir: RunDir) -> Gate | None:
     """Why ``tier`` cannot run now, or None when it can."""
     if tier in context.expected_na:
         return Gate(SKIPPED, f"declared not applicable: {context.expected_na[tier]}")
+    if tier == "lint":  # reads the recipe's files: no app needed, nothing deployed
+        return None
     tiers = run_dir.tiers()
     if tier == "install":
         return Gate(NOT_RUN, ONE_FRESH_DEPLOY) if tiers.started("install") else None

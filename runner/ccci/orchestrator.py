@@ -49,7 +49,7 @@ from ccci.results import RunResult, TierResult, write_junit, write_results
 from ccci.routing import router_from_dict
 from ccci.rundir import RunDir
 
-AVAILABLE_TIERS = ("install", "upgrade", "backup", "restore", "functional")
+AVAILABLE_TIERS = ("install", "upgrade", "backup", "restore", "functional", "lint")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Only infrastructure failed (registry, network, host): a CI job may retry the run.
 EXIT_INFRASTRUCTURE = 3
@@ -521,6 +521,8 @@ def tier_details(tier: str, context: RunContext, record: RunDir) -> dict[str, An
     """What results.json shows about a tier that ran, from the run's records."""
     if tier == "functional":
         return functional_summary(record.functional())
+    if tier == "lint":
+        return record.lint() or {}
     if tier == "install":
         deploys = record.deploys()
         fresh = deploys.fresh

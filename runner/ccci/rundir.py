@@ -15,6 +15,7 @@ Records:
     probes.json    every check of the app's routes (each name and path, status, time)
     idempotence.json  the install tier's redeploy of the same version and what it changed
     functional.json   the functional tier's session: every test and screenshot
+    lint.json      the lint tier's findings and the versions it compared
     results.json   the verdict (``ccci.results.RunResult``), written last
 
 Besides the records: ``proxy-access.log``, the proxy's access-log lines for the run's
@@ -51,6 +52,7 @@ TIERS = "tiers.json"
 PROBES = "probes.json"
 IDEMPOTENCE = "idempotence.json"
 FUNCTIONAL = "functional.json"
+LINT = "lint.json"
 SCREENSHOTS = "screenshots"
 RESULTS = "results.json"
 JUNIT = "junit.xml"
@@ -375,6 +377,18 @@ class RunDir:
 
     def save_functional(self, data: dict[str, Any]) -> Path:
         return self._write(FUNCTIONAL, data)
+
+    # -- lint.json --------------------------------------------------------------------
+
+    def lint(self) -> dict[str, Any] | None:
+        """The lint tier's result (``ccci.lint.apply.LintResult.as_dict``)."""
+        data = self._read(LINT)
+        if data is not None:
+            data.pop("__version__")
+        return data
+
+    def save_lint(self, data: dict[str, Any]) -> Path:
+        return self._write(LINT, data)
 
     def screenshots_dir(self) -> Path:
         return self.file(SCREENSHOTS)

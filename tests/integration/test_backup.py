@@ -34,7 +34,7 @@ def test_whole_ladder_with_backup_and_restore(ccci, docker_client, recipe):
     assert call.rc == 0, call.output
     assert {t: r["status"] for t, r in results["tiers"].items()} == {
         "install": "passed", "upgrade": "passed", "backup": "passed", "restore": "passed",
-        "functional": "passed"}
+        "functional": "passed", "lint": "passed"}
     backup = results["tiers"]["backup"]["details"]["backup"]
     assert backup["ok"] is True
     assert len(backup["snapshot_id"]) == 64
@@ -69,7 +69,9 @@ def test_whole_ladder_with_backup_and_restore(ccci, docker_client, recipe):
     [shot] = [s for s in functional["screenshots"] if "front-page" in s["path"]]
     assert shot["url"].startswith(f"https://{results['domain']}:18443/")
     assert Path(shot["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert results["level"] == 4
+    lint = results["tiers"]["lint"]["details"]
+    assert lint["ok"] is True and lint["errors"] == 0, lint["findings"]
+    assert results["level"] == 5
     _assert_clean(call, docker_client)
 
 

@@ -149,9 +149,9 @@ def test_a_failed_install_blocks_the_rest_of_its_app_and_still_tears_down():
 def test_a_full_run_installs_the_version_under_test_fresh_and_upgrades_another_app():
     runner = ScriptedRunner({})
     result, results = _run(RunRequest("example-notes"), runner)
-    assert runner.of() == ["install", "functional", "teardown"]
+    assert runner.of() == ["install", "functional", "lint", "teardown"]
     assert runner.of("upgraded") == ["upgrade", "backup", "restore", "functional", "teardown"]
-    assert result.exit_code == EXIT_OK and results["level"] == 4
+    assert result.exit_code == EXIT_OK and results["level"] == 5
     apps = results["apps"]
     assert apps["fresh"]["first_version"] == results["version"] == "1.2.0+0.3.0"
     assert apps["upgraded"]["first_version"] == "1.1.0+0.2.0"
@@ -159,7 +159,7 @@ def test_a_full_run_installs_the_version_under_test_fresh_and_upgrades_another_a
     assert apps["upgraded"]["run_dir"] == f"{results['run_dir']}/upgraded"
     assert {t: results["tiers"][t]["details"]["app"] for t in results["tiers"]} == {
         "install": "fresh", "upgrade": "upgraded", "backup": "upgraded",
-        "restore": "upgraded", "functional": "fresh"}
+        "restore": "upgraded", "functional": "fresh", "lint": "fresh"}
     assert results["tiers"]["functional"]["details"]["upgraded"]["status"] == "passed"
 
 
@@ -193,7 +193,7 @@ def test_the_apps_deploy_together_only_when_the_host_has_room(monkeypatch, max_a
     result, results = _run(RunRequest("example-notes"), runner)
     assert results["side_by_side"] is together and result.exit_code == EXIT_OK
     on_pool = {s for s, name in threads.items() if name.startswith("ccci-app")}
-    chains = {"install", "functional", "upgrade@upgraded", "backup@upgraded",
+    chains = {"install", "functional", "lint", "upgrade@upgraded", "backup@upgraded",
               "restore@upgraded", "functional@upgraded"}
     assert on_pool == (chains if together else set())
     assert runner.of("upgraded") == ["upgrade", "backup", "restore", "functional", "teardown"]
@@ -204,11 +204,11 @@ def test_a_failed_fresh_install_does_not_stop_the_upgraded_app():
     the upgrade path still proves what it can, side by side."""
     runner = ScriptedRunner({"install": "failed"})
     result, results = _run(RunRequest("example-notes"), runner)
-    assert runner.of() == ["install", "teardown"]
+    assert runner.of() == ["install", "lint", "teardown"]  # lint needs no live app
     assert runner.of("upgraded") == ["upgrade", "backup", "restore", "functional", "teardown"]
     assert _statuses(results) == {"install": "failed", "upgrade": "passed",
                                   "backup": "passed", "restore": "passed",
-                                  "functional": "not_run"}
+                                  "functional": "not_run", "lint": "passed"}
     functional = results["tiers"]["functional"]
     assert functional["reason"] == "no live app: install failed"
     assert functional["details"]["upgraded"]["status"] == "passed"
