@@ -7,6 +7,7 @@ config root of its runs and checks. A new fixture directory is picked up on its 
 
 expected.yml keys:
   findings        what `ccci check` finds, exactly: [code, severity, file, key], ...
+  lint            what `ccci lint` finds, exactly, in the same form
   deployable      true, or false with `reason`
   docker_refuses  why Docker refuses the recipe: only then may a finding be an error
   ccci_bug        a ccci bug this fixture shows: `what` it is, and which tests it `fails`
@@ -25,7 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 FIXTURES = sorted(p.name for p in CORPUS.iterdir() if (p / "versions.yml").is_file())
-EXPECTED_KEYS = {"findings", "deployable", "reason", "docker_refuses", "ccci_bug"}
+EXPECTED_KEYS = {"findings", "deployable", "reason", "docker_refuses", "ccci_bug", "lint"}
 
 
 def expected(name: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import pytest
 from ccci.check import check_recipe
 from ccci.examples import materialize_all
 from ccci.findings import RULES
+from ccci.lint.apply import lint_recipe
 from tests.corpus import BUG_SHOWS_IN, CORPUS, FIXTURES, expected, expected_findings, with_known_bug
 
 SEVERITY = {rule.code: rule.severity for rule in RULES.values()}
@@ -73,6 +74,16 @@ def test_check_finds_exactly_what_is_expected(name, corpus_repos):
     found = check_recipe(name, repo=str(corpus_repos[name]), config_root=CORPUS)
     got = sorted((f.code, f.severity, f.file, f.key) for f in found)
     assert got == expected_findings(name), "\n".join(f.line() for f in found)
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_lint_finds_exactly_what_is_expected(name, corpus_repos):
+    """Published patterns are no lint errors; the warnings each deserves are pinned."""
+    result = lint_recipe(name, repo=corpus_repos[name])
+    got = sorted((f.code, f.severity, f.file, f.key) for f in result.findings)
+    assert got == sorted(tuple(item) for item in expected(name)["lint"]), (
+        "\n".join(f.line() for f in result.findings))
+    assert result.ok, result.error
 
 
 @pytest.mark.parametrize("name", with_known_bug(FIXTURES, "check"))

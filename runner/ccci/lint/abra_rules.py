@@ -552,9 +552,10 @@ def _first_defining(recipe: _Recipe, section: str, key: str) -> str:
 
 
 @lint_rule(Rule(
-    "CCCI-E813", "lint.name-length", "error",
+    "CCCI-W813", "lint.name-length", "warning",
     "A secret or config name is over Docker's 64 characters for a 45-character stack name "
-    "(abra's longest): deploys on long domains fail. abra's R015 warns from 12 characters.",
+    "(abra's longest): deploys on long domains fail, shorter ones work, hence a warning. "
+    "abra's R015 warns from 12 characters; ccci computes the real limit.",
     "Shorten the secret or config key (<name> in ${STACK_NAME}_<name>_${..._VERSION})."))
 def name_length(subject: LintSubject) -> Iterator[Finding]:
     """The names as a long domain makes them, with the versions the recipe sets."""
@@ -569,10 +570,13 @@ def name_length(subject: LintSubject) -> Iterator[Finding]:
     stack = stack_name(LONG_DOMAIN)
     for section, key, name in _object_names(project, stack):
         if len(name) > DOCKER_NAME_MAX:
+            fits = DOCKER_NAME_MAX - (len(name) - ABRA_STACK_MAX)
             yield finding("lint.name-length", f"{section[:-1]} {key} is named {name} "
                           f"({len(name)} characters) for a stack name of {ABRA_STACK_MAX} "
                           f"characters, abra's longest: Docker refuses names over "
-                          f"{DOCKER_NAME_MAX}", file=_first_defining(recipe, section, key),
+                          f"{DOCKER_NAME_MAX}, so an app whose stack name (its domain) is "
+                          f"longer than {fits} characters cannot deploy",
+                          file=_first_defining(recipe, section, key),
                           key=f"{section}.{key}.name")
 
 
