@@ -73,5 +73,5 @@ def pre_restore(ctx: HookCtx) -> None:
 def SCREENSHOT(page, ctx: HookCtx) -> None:
     """Show the front page with a note in the list, added through the form."""
     page.get_by_label("New note").fill(f"screenshot of {ctx.domain}")
-    page.get_by_role("button", name="Add").click()
-    page.wait_for_url("**/")
+    with page.expect_navigation():  # the list shown after the form's POST and redirect
+        page.get_by_role("button", name="Add").click()

@@ -505,3 +505,38 @@ def test_stack_logs_keep_the_last_lines_and_never_raise():
     assert logs["broken"] == "(the logs could not be read: ConnectionError: host unreachable)"
     assert host.commands[0] == ("timeout 15 docker service logs --tail 20 --no-task-ids "
                                 "s_app 2>&1")
+
+
+# -- a network change under the browser ---------------------------------------------------
+
+
+RERUN_SUITE = '''
+import os
+from pathlib import Path
+
+
+def test_cut_once_by_a_network_change():
+    flag = Path(os.environ["FLAG_DIR"]) / "cut"
+    if not flag.exists():
+        flag.write_text("once")
+        raise RuntimeError("Page.goto: net::ERR_NETWORK_CHANGED at https://app.ccci.test/")
+
+
+def test_fails_for_real():
+    assert False, "the note is not listed"
+'''
+
+
+def test_only_a_test_cut_by_a_network_change_runs_again(tmp_path):
+    """Chromium drops its connections when the host's interfaces change (other runs'
+    containers starting): that failure gets one more attempt; no other does."""
+    suite = write_suite(tmp_path / "suite", {"test_net.py": RERUN_SUITE})
+    result = run_suite(tmp_path, [suite], test_timeout=30, session_timeout=60,
+                       env={"FLAG_DIR": str(tmp_path)})
+    tests = by_name(result)
+    cut = tests["test_cut_once_by_a_network_change"]
+    assert (cut.outcome, cut.reruns) == ("passed", 1)
+    assert "ERR_NETWORK_CHANGED" in cut.rerun_message
+    real = tests["test_fails_for_real"]
+    assert (real.outcome, real.reruns) == ("failed", 0)
+    assert "the note is not listed" in real.message

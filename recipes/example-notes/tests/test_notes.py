@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from playwright.sync_api import expect
+
 PSQL = "runuser -u postgres -- psql -tA -c '{}' notes"
 
 
@@ -33,6 +35,6 @@ def test_the_browser_form_adds_a_note_and_shows_it(page):
     text = f"typed in the browser {uuid.uuid4()}"
     page.goto("/")
     page.get_by_label("New note").fill(text)
-    page.get_by_role("button", name="Add").click()
-    page.wait_for_url("**/")
-    assert page.locator("#notes li").last.inner_text() == text
+    with page.expect_navigation():  # the POST, its 303 and the list it leads back to
+        page.get_by_role("button", name="Add").click()
+    expect(page.locator("#notes li").last).to_have_text(text)

@@ -202,6 +202,13 @@ class Recorder:
                report: pytest.TestReport) -> None:
         """Fold one phase (setup, call, teardown) into the test's outcome."""
         entry = self.tests.get(item.nodeid)
+        attempt = getattr(item, "execution_count", 1) - 1
+        if entry is not None and report.when == "setup" and attempt > entry.reruns:
+            # pytest-rerunfailures runs the test again (RERUN_ON): a new attempt
+            entry = self.tests[item.nodeid] = TestOutcome(
+                nodeid=item.nodeid, name=item.name, file=_file_of(item), outcome="passed",
+                duration=entry.duration, generic=entry.generic, reruns=attempt,
+                rerun_message=entry.message)
         if entry is None:
             entry = self.tests[item.nodeid] = TestOutcome(
                 nodeid=item.nodeid, name=item.name, file=_file_of(item), outcome="passed",

@@ -48,6 +48,11 @@ BROWSER_DIR = "browser"
 REPORT_SCHEMA = 1
 FAILED = ("failed", "error", "timeout")
 LOG_LINES = 20  # last lines of each service's log kept with a failed test
+# Chromium aborts its connections when the host's interfaces change, and on a swarm host
+# other runs' containers come and go all the time (each adds a veth): a test failing
+# with this error is run once more (pytest-rerunfailures); any other failure stands.
+RERUN_ON = "ERR_NETWORK_CHANGED"
+RERUNS = 1
 LOG_COMMAND_LIMIT = 15  # seconds one `docker service logs` may take
 MESSAGE_LINES = 20
 MESSAGE_BYTES = 2048
@@ -76,6 +81,10 @@ class TestOutcome:
     screenshot: dict[str, Any] | None = None
     # from ccci's own generic checks (ccci/functional/generic.py)
     generic: bool = False
+    # attempts run again because the host's network changed under the browser
+    # (RERUN_ON), and what the last such attempt said
+    reruns: int = 0
+    rerun_message: str = ""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TestOutcome:
@@ -224,15 +233,18 @@ def run_suite(
 def pytest_command(test_paths: list[Path], test_timeout: float) -> list[str]:
     """The child's command line: no ini file (``-c`` the null device, so neither ccci's
     pyproject.toml nor a recipe's config applies), no plugin but pytest-timeout and
-    ccci's, the rootdir the test files' common folder (node ids are relative to it; no
+    ccci's (and pytest-rerunfailures, for RERUN_ON only), the rootdir the test files'
+    common folder (node ids are relative to it; no
     conftest.py above it is read)."""
     paths = [Path(p).resolve() for p in test_paths]
     rootdir = os.path.commonpath([p if p.is_dir() else p.parent for p in paths])
     return [
         sys.executable, "-m", "pytest", "-c", os.devnull, "--rootdir", rootdir,
         "--confcutdir", rootdir,
-        "-p", "no:cacheprovider", "-p", "pytest_timeout", "-p", "ccci.functional.plugin",
+        "-p", "no:cacheprovider", "-p", "pytest_timeout", "-p", "pytest_rerunfailures",
+        "-p", "ccci.functional.plugin",
         f"--timeout={test_timeout:g}", "--timeout-method=signal",
+        f"--reruns={RERUNS}", f"--only-rerun={RERUN_ON}",
         "--continue-on-collection-errors", "--color=no", "-v", "-rfEs",
         "-o", "console_output_style=classic",
         *map(str, paths),

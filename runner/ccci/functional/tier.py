@@ -107,7 +107,8 @@ def summary(record: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     return {
         "tests": [{key: test.get(key) for key in ("nodeid", "outcome", "duration", "message",
-                                                   "generic", "screenshot", "logs")}
+                                                   "generic", "screenshot", "logs", "reruns",
+                                                   "rerun_message")}
                   for test in record.get("tests", [])],
         "screenshots": record.get("screenshots", []),
         "generic_skipped": record.get("generic_skipped", False),
