@@ -36,7 +36,7 @@ from ccci.context import RunContext, create_run, default_domain, new_run_id
 from ccci.errors import BadInput, CcciError
 from ccci.failures import HARNESS, INFRASTRUCTURE, classify_stage
 from ccci.findings import finding
-from ccci.functional.tier import SKIP_GENERIC
+from ccci.functional.tier import GENERIC_FILE, SKIP_GENERIC
 from ccci.functional.tier import summary as functional_summary
 from ccci.gates import gate
 from ccci.host_room import room_for_both
@@ -511,7 +511,7 @@ def functional_warnings(record: RunDir) -> list[dict[str, Any]]:
     if functional.get("generic_skipped"):
         return [finding("functional.generic-skipped", "CCCI_SKIP_GENERIC is set: the "
                         "generic checks of the functional tier did not run").as_dict()]
-    if not any(Path(f).name != "generic.py" for f in functional["files"]):
+    if all(f == str(GENERIC_FILE) for f in functional["files"]):
         return [finding("functional.no-suite", "no tests/test_*.py in the recipe's CI "
                         "config: the functional tier ran the generic checks only").as_dict()]
     return []

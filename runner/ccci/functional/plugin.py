@@ -56,10 +56,10 @@ from ccci.functional.session import (
     stack_logs,
     trim,
 )
+from ccci.functional.tier import GENERIC_FILE
 from ccci.hooks import load_deps, make_ctx
 
 OP = "functional"
-GENERIC_FILE = Path(__file__).resolve().with_name("generic.py")
 # pytest-timeout's own words when it stops a test ("Timeout (>2.0s) from pytest-timeout.")
 _TIMEOUT_TEXT = re.compile(re.escape(PYTEST_FAILURE_MESSAGE).replace("%s", r"(?P<s>[0-9.]+)"))
 HTTP_TIMEOUT = (5, 30)  # connect, read: seconds, for a request of `http` that sets none
@@ -296,7 +296,7 @@ def _test_part(nodeid: str) -> str:
 
 
 def _is_generic(item: pytest.Item) -> bool:
-    return Path(str(item.path)).resolve() == GENERIC_FILE
+    return Path(str(item.path)).resolve() == GENERIC_FILE.resolve()
 
 
 def _timeout_seconds(call: pytest.CallInfo[None]) -> float | None:
