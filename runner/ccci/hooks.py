@@ -60,15 +60,16 @@ def load_deps() -> dict[str, Any]:
 
 def make_ctx(
     context: RunContext, config: RecipeConfig, op: str, host_spec: str,
-    snapshot: dict[str, Any] | None = None,
+    snapshot: dict[str, Any] | None = None, app_port: int | None = None,
 ) -> HookCtx:
     """The frozen context handed to hooks for operation ``op``.
 
     ``base_url`` is the app's URL by its domain (``https://<domain>:<proxy port>``, or
-    the published port in direct mode), which the hook's process resolves to the host's
+    the published port in direct mode; on a remote host the controller port forwarded
+    to it, ``app_port``), which the hook's process resolves to the controller's
     loopback (``reach_app``); empty for a recipe that serves no HTTP.
     """
-    reached = ingress.Ingress.from_dict(context.host["ingress"])
+    reached = ingress.Ingress.from_dict(context.host["ingress"]).seen_at(app_port)
     return HookCtx(
         snapshot=Snapshot(**snapshot, stack=context.stack, host_spec=host_spec)
         if snapshot else None,
@@ -82,10 +83,11 @@ def make_ctx(
     )
 
 
-def reach_app(context: RunContext, func: Callable[[], Any]) -> Callable[[], Any]:
-    """``func``, called where the app's names resolve to the host's loopback and the
-    proxy's CA is trusted (``ccci.ingress.reach``); for the child a call runs in."""
-    reached, bundle = ingress.of_run(context.host["ingress"], context.run_dir)
+def reach_app(context: RunContext, func: Callable[[], Any], app_port: int | None = None,
+              ) -> Callable[[], Any]:
+    """``func``, called where the app's names resolve to the loopback and the proxy's CA
+    is trusted (``ccci.ingress.reach``); for the child a call runs in."""
+    reached, bundle = ingress.of_run(context.host["ingress"], context.run_dir, app_port)
     return partial(_reaching, reached, bundle, func)
 
 
@@ -357,6 +359,12 @@ def _last_word(outcomes: list[HookOutcome]) -> HookOutcome:
     return last
 
 
+def has_hook(run_dir: Path, name: str) -> bool:
+    """Whether the run's recipe defines hook ``name`` (nothing to call, nothing to reach)."""
+    context = load_run(run_dir)
+    return name in load_recipe_config(context.recipe, Path(context.config_root)).hooks
+
+
 def run_hook(
     run_dir: Path,
     name: str,
@@ -367,24 +375,26 @@ def run_hook(
     interval: float = 2.0,
     snapshot: dict[str, Any] | None = None,
     require_true: bool = False,
+    app_port: int | None = None,
 ) -> HookOutcome:
     """Call hook ``name`` if the recipe defines it, each call bounded (see ``hook_limit``).
 
     With ``retry_for`` the hook is a probe: called until it returns a true value or
     the time is up; an exception or a timed-out call counts as "not yet", and no call
     runs past the end of the window. With ``require_true`` a false return value is a
-    failure too (a check hook).
+    failure too (a check hook). ``app_port``: see ``make_ctx``.
     """
     context = load_run(run_dir)
     config = load_recipe_config(context.recipe, Path(context.config_root))
     hook = config.hooks.get(name)
     if hook is None:
         return HookOutcome(called=False, ok=True)
-    ctx = make_ctx(context, config, op, host_spec, snapshot)
+    ctx = make_ctx(context, config, op, host_spec, snapshot, app_port)
     limit, window = hook_limit(config, name), _Window(retry_for, interval)
     outcomes: list[HookOutcome] = []
     while True:
-        call = call_bounded(reach_app(context, partial(hook, ctx)), window.bound(limit))
+        call = call_bounded(reach_app(context, partial(hook, ctx), app_port),
+                            window.bound(limit))
         outcomes.append(_judge(name, call, retry_for > 0 or require_true, len(outcomes) + 1))
         if outcomes[-1].ok or not window.again():
             break
@@ -408,7 +418,7 @@ class MarkerCheck:
 
 def check_marker(
     run_dir: Path, seeded_by: str, op: str, after: str, *, host_spec: str = "local://",
-    retry_for: float = 0.0, interval: float = 2.0,
+    retry_for: float = 0.0, interval: float = 2.0, app_port: int | None = None,
 ) -> MarkerCheck:
     """Look for the marker ``pre_<seeded_by>`` seeded, after ``op``; record the check.
 
@@ -424,10 +434,11 @@ def check_marker(
     marker = Marker(**raw)
     context = load_run(run_dir)
     config = load_recipe_config(context.recipe, Path(context.config_root))
-    ctx = make_ctx(context, config, op, host_spec)
+    ctx = make_ctx(context, config, op, host_spec, app_port=app_port)
     limit, window = hook_limit(config, None), _Window(retry_for, interval)
     while True:
-        call = call_bounded(reach_app(context, partial(marker.probe, ctx)), window.bound(limit))
+        call = call_bounded(reach_app(context, partial(marker.probe, ctx), app_port),
+                            window.bound(limit))
         found, seen = call.value if call.ok else (False, call.error)
         if found or not window.again():
             break

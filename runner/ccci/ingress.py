@@ -20,7 +20,7 @@ import contextlib
 import os
 import socket
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,11 @@ class Ingress:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def seen_at(self, port: int | None) -> Ingress:
+        """The ingress as a controller reaches it through a forward to its own ``port``
+        (``ccci.forward``); itself when nothing is forwarded."""
+        return replace(self, port=int(port)) if port else self
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Ingress:
@@ -166,10 +171,12 @@ def extra_domains_value(aliases: Sequence[str]) -> str:
 # -- reaching the app from Python ------------------------------------------------------
 
 
-def of_run(planned: dict[str, Any], run_dir: Path | str) -> tuple[Ingress, Path | None]:
-    """A run's ingress (``context.host["ingress"]``) and its CA bundle, for ``reach``;
-    no bundle before a check copied the proxy's CA (or in direct mode)."""
-    reached = Ingress.from_dict(planned)
+def of_run(planned: dict[str, Any], run_dir: Path | str, app_port: int | None = None,
+           ) -> tuple[Ingress, Path | None]:
+    """A run's ingress (``context.host["ingress"]``) as this controller reaches it (the
+    forwarded ``app_port`` of a remote host) and its CA bundle, for ``reach``; no bundle
+    before a check copied the proxy's CA (or in direct mode)."""
+    reached = Ingress.from_dict(planned).seen_at(app_port)
     has_ca = bool(reached.ca_controller) and Path(str(reached.ca_controller)).is_file()
     return reached, reached.ca_bundle(run_dir) if has_ca else None
 

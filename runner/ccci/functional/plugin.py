@@ -39,10 +39,12 @@ from urllib3.util.retry import Retry
 
 from ccci import ingress
 from ccci.config import HookCtx, RecipeConfig, load_recipe_config
+from ccci.containers import container_host
 from ccci.context import RunContext, load_run
 from ccci.errors import CcciError
 from ccci.functional.generic import SecretValue, redact, stack_secrets
 from ccci.functional.session import (
+    APP_PORT_ENV,
     BROWSER_DIR,
     HOST_SPEC_ENV,
     PARENT_ENV,
@@ -78,10 +80,12 @@ class NoRun(CcciError):
 class Recorder:
     """The session's state: the run, and what every test did, written as JSON."""
 
-    def __init__(self, report: Path | None, run_dir: Path | None, host_spec: str) -> None:
+    def __init__(self, report: Path | None, run_dir: Path | None, host_spec: str,
+                 app_port: int | None = None) -> None:
         self.report = report
         self.run_dir = run_dir
         self.host_spec = host_spec
+        self.app_port = app_port
         self.context: RunContext | None = None
         self.problem = ""
         self.tests: dict[str, TestOutcome] = {}
@@ -98,8 +102,9 @@ class Recorder:
     @classmethod
     def from_env(cls) -> Recorder:
         report, run_dir = os.environ.get(REPORT_ENV), os.environ.get(RUN_DIR_ENV)
+        port = os.environ.get(APP_PORT_ENV)
         recorder = cls(Path(report) if report else None, Path(run_dir) if run_dir else None,
-                       os.environ.get(HOST_SPEC_ENV) or "local://")
+                       os.environ.get(HOST_SPEC_ENV) or "local://", int(port) if port else None)
         recorder.load_run()
         return recorder
 
@@ -119,11 +124,17 @@ class Recorder:
         if self.context is None:
             return
         try:
-            reached, bundle = ingress.of_run(self.context.host["ingress"], self.context.run_dir)
+            reached, bundle = ingress.of_run(self.context.host["ingress"], self.context.run_dir,
+                                             self.app_port)
         except (CcciError, OSError, KeyError, TypeError) as exc:
             self.context, self.problem = None, f"the app of {self.run_dir} cannot be reached: {exc}"
             return
         ingress.enter(reached, bundle)
+
+    def reached(self) -> ingress.Ingress:
+        """The run's ingress as this session reaches it (a remote host's forward)."""
+        context = self.require_run()[1]
+        return ingress.Ingress.from_dict(context.host["ingress"]).seen_at(self.app_port)
 
     def require_run(self) -> tuple[Path, RunContext]:
         if self.context is None or self.run_dir is None:
@@ -442,7 +453,9 @@ def recipe_config(run_context: RunContext) -> RecipeConfig:
 def app(pytestconfig: pytest.Config, run_context: RunContext,
         recipe_config: RecipeConfig) -> HookCtx:
     """The hook context of the live app (op ``functional``): domain, base_url, exec..."""
-    return make_ctx(run_context, recipe_config, OP, _recorder(pytestconfig).host_spec)
+    recorder = _recorder(pytestconfig)
+    return make_ctx(run_context, recipe_config, OP, recorder.host_spec,
+                    app_port=recorder.app_port)
 
 
 @pytest.fixture(scope="session")
@@ -493,25 +506,21 @@ def http(app: HookCtx) -> Iterator[AppSession]:
 @pytest.fixture(scope="session")
 def service(app: HookCtx) -> Callable[[str], Any]:
     """``service(name)``: a testinfra host inside the running container of the compose
-    service ``name``."""
+    service ``name``, on the swarm host whether local or remote (``ccci.containers``)."""
 
     def inside(name: str) -> Any:
-        if not app.host_spec.startswith("local://"):
-            raise NotImplementedError(
-                f"service({name!r}): containers on a remote host ({app.host_spec}) come "
-                "with remote-host support, not done yet; use host or app.exec meanwhile")
-        return testinfra.get_host(f"docker://{app.container_id(name)}")
+        return container_host(app.host, app.container_id(name))
 
     return inside
 
 
 @pytest.fixture(scope="session")
-def browser(run_dir: Path, run_context: RunContext) -> Iterator[Any]:
+def browser(pytestconfig: pytest.Config, run_dir: Path) -> Iterator[Any]:
     """Debian's chromium (Playwright), started on first use, trusting the proxy's CA and
-    resolving the run's names to the host's loopback."""
+    resolving the run's names to the controller's loopback."""
     from ccci.functional.browser import open_browser
 
-    reached = ingress.Ingress.from_dict(run_context.host["ingress"])
+    reached = _recorder(pytestconfig).reached()
     ca = Path(reached.ca_controller) if reached.ca_controller else None
     profile = run_dir / BROWSER_DIR
     try:
@@ -522,12 +531,12 @@ def browser(run_dir: Path, run_context: RunContext) -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, run_context: RunContext) -> Iterator[Any]:
+def page(browser: Any, pytestconfig: pytest.Config) -> Iterator[Any]:
     """A new page whose base URL is the app's: ``page.goto("/")``. A test that fails
     with it gets a screenshot of the page as it was."""
     from ccci.functional.browser import new_page
 
-    opened = new_page(browser, ingress.Ingress.from_dict(run_context.host["ingress"]))
+    opened = new_page(browser, _recorder(pytestconfig).reached())
     yield opened
     with contextlib.suppress(Exception):
         opened.context.close()

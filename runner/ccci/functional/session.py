@@ -34,6 +34,8 @@ from ccci.rundir import SCREENSHOTS
 # The child's environment: what the plugin reads.
 RUN_DIR_ENV = "CCCI_RUN_DIR"
 HOST_SPEC_ENV = "CCCI_HOST_SPEC"
+# The controller port forwarded to a remote host's app port (ccci.forward), if any.
+APP_PORT_ENV = "CCCI_APP_PORT"
 REPORT_ENV = "CCCI_FUNCTIONAL_REPORT"
 # The pid of the process that started the session: the session dies with it.
 PARENT_ENV = "CCCI_FUNCTIONAL_PARENT"
@@ -196,14 +198,15 @@ def run_logs(run_dir: Path, host_spec: str) -> dict[str, str]:
 def run_suite(
     run_dir: Path, test_paths: list[Path], *, host_spec: str = "local://",
     test_timeout: float = 60, session_timeout: float = 600,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None, app_port: int | None = None,
 ) -> SuiteResult:
     """Run ``test_paths`` as one pytest session against the run's app, and report it.
 
     Each test may take ``test_timeout`` seconds (pytest-timeout, then the next test);
     the session ``session_timeout`` seconds, after which its process group is killed
     (SIGTERM, then SIGKILL) and the test that was running is reported as timed out.
-    The session's output goes to ``<run_dir>/functional/pytest.log``.
+    The session's output goes to ``<run_dir>/functional/pytest.log``. ``app_port`` is
+    the controller port forwarded to a remote host's app (``ccci.forward``).
     """
     run_dir = Path(run_dir).resolve()
     started = time.monotonic()
@@ -214,7 +217,8 @@ def run_suite(
     report, output = folder / REPORT_FILE, folder / OUTPUT_FILE
     report.unlink(missing_ok=True)
     command = pytest_command(test_paths, test_timeout)
-    environ = child_env(run_dir, host_spec, report, env)
+    environ = child_env(run_dir, host_spec, report,
+                        {**(env or {}), **({APP_PORT_ENV: str(app_port)} if app_port else {})})
     with output.open("wb") as out:
         proc = subprocess.Popen(command, cwd=run_dir, env=environ, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

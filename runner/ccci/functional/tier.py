@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ccci.config import RecipeConfig, load_recipe_config
 from ccci.context import load_run
+from ccci.ingress import Ingress
 from ccci.rundir import RunDir
 
 if TYPE_CHECKING:  # the session (pytest, Playwright) is only imported to run one
@@ -45,9 +46,10 @@ def recipe_test_files(config: RecipeConfig) -> list[Path]:
 
 
 def run_functional(run_dir: Path, *, host_spec: str = "local://",
-                   generic_only: bool = False) -> Verdict:
+                   generic_only: bool = False, app_port: int | None = None) -> Verdict:
     """Run the recipe's suite and the generic checks against the run's live app (only
-    the generic checks on the upgraded app of a full run: ``generic_only``)."""
+    the generic checks on the upgraded app of a full run: ``generic_only``); on a remote
+    host through the forwarded ``app_port`` (``ccci.forward``)."""
     from ccci.functional.session import run_suite
 
     context = load_run(run_dir)
@@ -63,11 +65,13 @@ def run_functional(run_dir: Path, *, host_spec: str = "local://",
         RunDir(run_dir).save_functional({"files": [], "generic_skipped": True, "tests": [],
                                          "screenshots": [], "ok": False})
         return verdict
-    suite = run_suite(run_dir, files, host_spec=host_spec,
+    suite = run_suite(run_dir, files, host_spec=host_spec, app_port=app_port,
                       test_timeout=float(config.get("TEST_TIMEOUT")),
                       session_timeout=float(config.get("FUNCTIONAL_TIMEOUT")))
+    reached = Ingress.from_dict(context.host["ingress"]).seen_at(app_port)
     RunDir(run_dir).save_functional({
         **asdict(suite), "ok": suite.ok, "files": [str(f) for f in files],
+        "base_url": reached.base_url,  # as the session reached it: a forward's port
         "generic_skipped": skip_generic, "generic_only": generic_only,
     })
     return judge(suite, generic_skipped=skip_generic, recipe_tests=bool(own) or generic_only)

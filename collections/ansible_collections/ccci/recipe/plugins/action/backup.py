@@ -11,13 +11,14 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
     ccci_missing,
-    host_spec,
+    reach_host,
 )
 
 IMPORT_ERROR = ""
 try:
     from ccci.errors import CcciError
-    from ccci.hooks import run_hook
+    from ccci.forward import to_app
+    from ccci.hooks import has_hook, run_hook
     from ccci.rundir import RunDir
 except ImportError as exc:  # pragma: no cover - reported at run time
     run_hook = None
@@ -49,8 +50,15 @@ class ActionModule(ActionBase):
             "password_file": args["password_file"],
             "paths": tuple(p["path"] for p in module_result.get("paths", [])),
         }
-        outcome = run_hook(run_dir, "BACKUP_VERIFY", "backup", host_spec=host_spec(task_vars),
-                           snapshot=snapshot, require_true=True)
+        if not has_hook(run_dir, "BACKUP_VERIFY"):
+            return ""
+        try:
+            spec, ssh = reach_host(self._connection, task_vars)
+        except ValueError as exc:
+            return f"BACKUP_VERIFY: {exc}"
+        with to_app(run_dir, ssh) as app_port:
+            outcome = run_hook(run_dir, "BACKUP_VERIFY", "backup", host_spec=spec,
+                               snapshot=snapshot, require_true=True, app_port=app_port)
         return f"BACKUP_VERIFY: {outcome.error}" if outcome.called and not outcome.ok else ""
 
     def _attempt(self, number: int, run_dir: Path, module_args: dict, task_vars: dict) -> dict:

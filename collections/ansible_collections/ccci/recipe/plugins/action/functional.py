@@ -12,12 +12,13 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
     ccci_missing,
-    host_spec,
+    reach_host,
 )
 
 IMPORT_ERROR = ""
 try:
     from ccci.errors import CcciError
+    from ccci.forward import to_app
     from ccci.functional.tier import SKIP_GENERIC, run_functional
 except ImportError as exc:  # pragma: no cover - reported at run time
     run_functional = None
@@ -37,9 +38,12 @@ class ActionModule(ActionBase):
             return {**result, "failed": True, "msg": ccci_missing(IMPORT_ERROR)}
         try:
             args = self._task.args
-            verdict = run_functional(Path(args["run_dir"]), host_spec=host_spec(task_vars or {}),
-                                     generic_only=boolean(args.get("generic_only", False)))
-        except CcciError as exc:
+            run_dir = Path(args["run_dir"])
+            spec, ssh = reach_host(self._connection, task_vars or {})
+            with to_app(run_dir, ssh) as app_port:
+                verdict = run_functional(run_dir, host_spec=spec, app_port=app_port,
+                                         generic_only=boolean(args.get("generic_only", False)))
+        except (CcciError, ValueError) as exc:
             return {**result, "failed": True, "msg": str(exc)}
         result.update(counts=verdict.counts, generic_skipped=verdict.generic_skipped,
                       reason=verdict.reason)

@@ -10,13 +10,14 @@ from pathlib import Path
 from ansible.plugins.action import ActionBase
 from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
     ccci_missing,
-    host_spec,
+    reach_host,
 )
 
 IMPORT_ERROR = ""
 try:
     from ccci.errors import CcciError
-    from ccci.hooks import run_hook
+    from ccci.forward import to_app
+    from ccci.hooks import has_hook, run_hook
 except ImportError as exc:  # pragma: no cover - reported at run time
     run_hook = None
     IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
@@ -45,18 +46,19 @@ class ActionModule(ActionBase):
         if run_hook is None:
             return {**result, "failed": True, "msg": ccci_missing(IMPORT_ERROR)}
         args = self._task.args
-        name = args["name"]
+        name, run_dir = args["name"], Path(args["run_dir"])
         try:
-            outcome = run_hook(
-                Path(args["run_dir"]), name, args.get("op", ""),
-                host_spec=host_spec(task_vars or {}),
-                retry_for=float(args.get("retry_for", 0)),
-                interval=float(args.get("interval", 2)),
-            )
-        except CcciError as exc:
+            if not has_hook(run_dir, name):
+                return {**result, "skipped": True, "msg": f"the recipe defines no {name} hook"}
+            spec, ssh = reach_host(self._connection, task_vars or {})
+            with to_app(run_dir, ssh) as app_port:
+                outcome = run_hook(
+                    run_dir, name, args.get("op", ""), host_spec=spec, app_port=app_port,
+                    retry_for=float(args.get("retry_for", 0)),
+                    interval=float(args.get("interval", 2)),
+                )
+        except (CcciError, ValueError) as exc:
             return {**result, "failed": True, "msg": str(exc)}
-        if not outcome.called:
-            return {**result, "skipped": True, "msg": f"the recipe defines no {name} hook"}
         result.update(hook=name, attempts=outcome.attempts, returned=_jsonable(outcome.returned),
                       timed_out=outcome.timed_out)
         if not outcome.ok:

@@ -9,12 +9,13 @@ from pathlib import Path
 from ansible.plugins.action import ActionBase
 from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
     ccci_missing,
-    host_spec,
+    reach_host,
 )
 
 IMPORT_ERROR = ""
 try:
     from ccci.errors import CcciError
+    from ccci.forward import to_app
     from ccci.hooks import check_marker
 except ImportError as exc:  # pragma: no cover - reported at run time
     check_marker = None
@@ -32,13 +33,16 @@ class ActionModule(ActionBase):
         if check_marker is None:
             return {**result, "failed": True, "msg": ccci_missing(IMPORT_ERROR)}
         args = self._task.args
+        run_dir = Path(args["run_dir"])
         try:
-            check = check_marker(
-                Path(args["run_dir"]), args["seeded_by"], args["op"], args.get("after", ""),
-                host_spec=host_spec(task_vars or {}),
-                retry_for=float(args.get("retry_for", 0)),
-            )
-        except CcciError as exc:
+            spec, ssh = reach_host(self._connection, task_vars or {})
+            with to_app(run_dir, ssh) as app_port:
+                check = check_marker(
+                    run_dir, args["seeded_by"], args["op"], args.get("after", ""),
+                    host_spec=spec, app_port=app_port,
+                    retry_for=float(args.get("retry_for", 0)),
+                )
+        except (CcciError, ValueError) as exc:
             return {**result, "failed": True, "msg": str(exc)}
         if not check.seeded:
             return {**result, "skipped": True,

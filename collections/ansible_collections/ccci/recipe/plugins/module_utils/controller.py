@@ -126,3 +126,35 @@ def host_spec(task_vars: Mapping[str, Any]) -> str:
     if key:
         query["ssh_identity_file"] = str(key)
     return f"ansible://{task_vars['inventory_hostname']}?{urlencode(query)}"
+
+
+SSH_CONNECTIONS = frozenset(("ssh", "ansible.builtin.ssh"))
+# The ssh connection's options a forward needs (ccci.forward.SshRoute.from_options).
+_ROUTE_OPTIONS = ("host", "port", "remote_user", "private_key_file", "ssh_args",
+                  "ssh_common_args", "ssh_extra_args", "ssh_executable", "host_key_checking")
+
+
+def ssh_options(connection: Any, task_vars: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The task connection's options as Ansible resolved them (inventory, ``-u``,
+    ``--private-key``, ansible.cfg), for a port forward to the host; None for the local
+    host. A connection other than ssh cannot carry a forward: ValueError."""
+    if task_vars.get("ansible_connection", "ssh") in LOCAL_CONNECTIONS:
+        return None
+    name = getattr(connection, "_load_name", "") or getattr(connection, "transport", "")
+    if name not in SSH_CONNECTIONS:
+        raise ValueError(f"the host is reached with the {name} connection: ccci forwards the "
+                         "app's port over ssh only (ansible_connection: ssh)")
+    options = {}
+    for option in _ROUTE_OPTIONS:
+        try:
+            options[option] = connection.get_option(option)
+        except KeyError:
+            options[option] = None
+    return options
+
+
+def reach_host(connection: Any, task_vars: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """How controller-side code reaches the task's host: its testinfra spec (hooks,
+    ``host``, ``service()``) and the ssh options a forward of the app's port needs
+    (None on the local host); see ``host_spec`` and ``ssh_options``."""
+    return host_spec(task_vars), ssh_options(connection, task_vars)

@@ -82,6 +82,7 @@ def run(make_action, monkeypatch, tmp_path):
 
     def go(edges: Edges, **args) -> dict:
         monkeypatch.setattr(backup_action, "run_hook", edges.run_hook)
+        monkeypatch.setattr(backup_action, "has_hook", lambda _run_dir, _name: True)
         monkeypatch.setattr(backup_action.time, "sleep", edges.sleep)
         task_args = {"run_dir": str(tmp_path), "stack": "s", "repository": "/r/run1",
                      "password_file": "/r/run1.pw", "tags": ["ccci.run=run1"],
