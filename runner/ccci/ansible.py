@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -151,24 +150,6 @@ def _failure(event: dict[str, Any]) -> dict[str, Any]:
 NO_HOST = "the stage matched no host of the swarm group: nothing ran"
 
 
-def swarm_hosts(project_root: Path, inventory: str | None = None) -> list[str]:
-    """The hosts the stage playbooks would run on (``hosts: swarm``), from the inventory.
-
-    Asked before anything deploys: a missing inventory, or one without the group,
-    makes Ansible skip every play and report success.
-    """
-    command = [str(Path(sys.executable).parent / "ansible"), "swarm", "--list-hosts"]
-    if inventory:
-        command[1:1] = ["-i", inventory]
-    proc = subprocess.run(
-        command, cwd=project_root, env={**os.environ, **ansible_env(project_root)},
-        capture_output=True, text=True, check=False, timeout=120,
-    )
-    lines = [ln.strip() for ln in proc.stdout.splitlines()]
-    return [ln for ln in lines if ln and not ln.startswith("hosts (")] if proc.returncode == 0 \
-        else []
-
-
 def ansible_env(project_root: Path) -> dict[str, str]:
     """Environment for Ansible started by ccci: the project's config, this venv first."""
     bin_dir = str(Path(sys.executable).parent)
@@ -191,8 +172,10 @@ class PlaybookRunner:
         *,
         inventory: str | None = None,
         cancel: Callable[[], bool] = lambda: False,
+        limit: str | None = None,
     ) -> None:
         self.project_root = project_root
+        self.limit = limit  # the one host of the inventory the run deploys on
         self.private_data_dir = run_dir / "ansible"
         self.private_data_dir.mkdir(parents=True, exist_ok=True)
         self.progress = progress
@@ -229,6 +212,8 @@ class PlaybookRunner:
         kwargs: dict[str, Any] = {}
         if self.inventory:
             kwargs["inventory"] = self.inventory
+        if self.limit:
+            kwargs["limit"] = self.limit
         runner = ansible_runner.run(
             private_data_dir=str(self.private_data_dir),
             project_dir=str(self.project_root),
@@ -257,6 +242,52 @@ class PlaybookRunner:
         return result
 
 
+def _run_adhoc(
+    module: str,
+    args: dict[str, Any],
+    *,
+    project_root: Path,
+    check: bool,
+    host: str,
+    inventory: str | None,
+) -> tuple[list[tuple[str, dict[str, Any]]], str]:
+    """Run one module ad hoc against the host pattern ``host``: each host's result in
+    the order they came, with ``failed`` set (unreachable too), and the runner's status.
+
+    Each call gets a throwaway private_data_dir.
+    """
+    results: list[tuple[str, dict[str, Any]]] = []
+
+    def on_event(event: dict[str, Any]) -> bool:
+        kind = event.get("event")
+        if kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
+            data = event["event_data"]
+            result = dict(data.get("res", {}))
+            result["failed"] = kind != "runner_on_ok"
+            if kind == "runner_on_unreachable":
+                result["unreachable"] = True
+            results.append((str(data.get("host", "")), result))
+        return True
+
+    with tempfile.TemporaryDirectory(prefix="ccci-adhoc-") as private_data_dir:
+        cmdline = "--check" if check else None
+        runner = ansible_runner.run(
+            private_data_dir=private_data_dir,
+            project_dir=str(project_root),
+            host_pattern=host,
+            module=module,
+            module_args=json.dumps(args) if args else None,  # "{}" reads as raw params
+            envvars=ansible_env(project_root),
+            inventory=inventory,
+            cmdline=cmdline,
+            suppress_env_files=True,
+            quiet=True,
+            event_handler=on_event,
+            cancel_callback=lambda: False,
+        )
+    return results, str(runner.status)
+
+
 def run_module(
     module: str,
     args: dict[str, Any],
@@ -270,32 +301,33 @@ def run_module(
 
     Each call gets a throwaway private_data_dir; failed results are returned, not raised.
     """
-    results: list[dict[str, Any]] = []
-
-    def on_event(event: dict[str, Any]) -> bool:
-        kind = event.get("event")
-        if kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
-            result = dict(event["event_data"].get("res", {}))
-            result["failed"] = kind != "runner_on_ok"
-            results.append(result)
-        return True
-
-    with tempfile.TemporaryDirectory(prefix="ccci-adhoc-") as private_data_dir:
-        cmdline = "--check" if check else None
-        runner = ansible_runner.run(
-            private_data_dir=private_data_dir,
-            project_dir=str(project_root),
-            host_pattern=host,
-            module=module,
-            module_args=json.dumps(args),
-            envvars=ansible_env(project_root),
-            inventory=inventory,
-            cmdline=cmdline,
-            suppress_env_files=True,
-            quiet=True,
-            event_handler=on_event,
-            cancel_callback=lambda: False,
-        )
+    results, status = _run_adhoc(module, args, project_root=project_root, check=check,
+                                 host=host, inventory=inventory)
     if not results:
-        raise RuntimeError(f"{module} produced no result (status {runner.status})")
-    return results[-1]
+        raise RuntimeError(f"{module} produced no result (status {status})")
+    return results[-1][1]
+
+
+def run_module_on_hosts(
+    module: str,
+    args: dict[str, Any],
+    hosts: list[str],
+    *,
+    project_root: Path,
+    check: bool = False,
+    inventory: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run one module ad hoc on each of ``hosts`` at once: each host's result, by host.
+
+    Failed and unreachable results are returned, not raised (``failed``, and
+    ``unreachable`` for a host Ansible could not reach, with its ``msg``); a host that
+    gave no result at all gets a failed one saying so.
+    """
+    if not hosts:
+        return {}
+    results, status = _run_adhoc(module, args, project_root=project_root, check=check,
+                                 host=",".join(hosts), inventory=inventory)
+    by_host = dict(results)
+    return {host: by_host.get(host) or {
+        "failed": True, "msg": f"{module} produced no result (status {status})"}
+        for host in hosts}

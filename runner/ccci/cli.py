@@ -31,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--keep", action="store_true", help="leave the app deployed at the end")
     run.add_argument("--repo", help="path of the recipe repository (default: found by name)")
     run.add_argument("--domain", help="app domain (default: <recipe>-<run id>.ccci.test)")
-    run.add_argument("--inventory", help="Ansible inventory of the swarm host")
+    run.add_argument("--inventory", help="Ansible inventory of the swarm host(s): its group "
+                     "swarm (default: playbooks/inventory/local.yml, this machine)")
+    run.add_argument("--host", help="the swarm host of the inventory to deploy on "
+                     "(needed when its group swarm has several)")
     run.add_argument(
         "--upgrade-from", type=int, metavar="N",
         help="upgrade from the Nth previous published version through each later one",
@@ -78,8 +81,10 @@ def _run_admin_parsers(sub: argparse._SubParsersAction) -> None:
                          "(default: the local one); only runs deployed through it are reaped")
     janitor.add_argument("--expired", action="store_true",
                          help="also reap kept runs (--keep) past their deadline")
-    sub.add_parser("ls", help="list registered runs, and local Docker objects labelled for "
-                              "runs the registry does not know")
+    listing = sub.add_parser("ls", help="list registered runs, and the Docker objects on each "
+                             "swarm host labelled for runs the registry does not know")
+    listing.add_argument("--inventory", help="Ansible inventory whose swarm hosts are listed "
+                         "(default: the local one)")
     teardown = sub.add_parser(
         "teardown", help="tear a run down (e.g. one kept with --keep) and unregister it"
     )
@@ -96,7 +101,7 @@ def _run(args: argparse.Namespace) -> int:
         tiers = args.stages
     request = RunRequest(
         recipe=args.recipe, ref=args.ref, tiers=tiers, keep=args.keep,
-        repo=args.repo, domain=args.domain, inventory=args.inventory,
+        repo=args.repo, domain=args.domain, inventory=args.inventory, host=args.host,
         upgrade_from=args.upgrade_from, ingress=args.ingress,
         extra_domains=tuple(args.extra_domains),
     )
@@ -199,10 +204,13 @@ def _janitor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _ls(_args: argparse.Namespace) -> int:
+def _ls(args: argparse.Namespace) -> int:
     from ccci.janitor import ls
 
-    print(ls())
+    if args.inventory and not Path(args.inventory).exists():
+        print(f"error: inventory {args.inventory} does not exist", file=sys.stderr)
+        return 2
+    print(ls(args.inventory))
     return 0
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -30,9 +29,10 @@ from typing import Any
 
 from ccci import active_runs, paths
 from ccci.active_runs import ActiveRun, RunEntry
-from ccci.ansible import PlaybookRunner, StageRun
+from ccci.ansible import PlaybookRunner, StageRun, run_module_on_hosts
 from ccci.context import load_run
 from ccci.errors import BadInput, CcciError
+from ccci.inventory import GROUP, swarm_hosts
 from ccci.leases import Lease, holder_of
 from ccci.names import RUN_LABEL
 from ccci.progress import Progress
@@ -50,13 +50,23 @@ RunnerFactory = Callable[..., PlaybookRunner]
 # -- which runs to reap --------------------------------------------------------------
 
 
-def registry_host(inventory: str | None) -> str:
-    """How the registry names a run's swarm host: ``local`` for the default inventory.
+def registry_host(inventory: str | None, hostname: str | None = None) -> str:
+    """How the registry names a run's swarm host: ``local`` for the default inventory,
+    else ``<inventory path>#<host>`` (the host's name in that inventory).
 
-    ``ccci run`` should register its runs with this, so the janitor of an inventory
-    finds exactly the runs deployed through it.
+    ``ccci run`` registers its runs with this, so the janitor of an inventory finds
+    exactly the runs deployed through it, each on its own host.
     """
-    return LOCAL if inventory is None else str(Path(inventory).resolve())
+    if inventory is None:
+        return LOCAL
+    path = str(Path(inventory).resolve())
+    return f"{path}#{hostname}" if hostname else path
+
+
+def split_host(registered: str) -> tuple[str, str | None]:
+    """A registry host as (inventory or ``local``, the host's name or None)."""
+    inventory, _, hostname = registered.partition("#")
+    return inventory, hostname or None
 
 
 def host_keys(sources: Iterable[str], default_sources: Iterable[str]) -> frozenset[str]:
@@ -68,8 +78,13 @@ def host_keys(sources: Iterable[str], default_sources: Iterable[str]) -> frozens
     return frozenset(keys)
 
 
-def on_host(entry: RunEntry, keys: frozenset[str]) -> bool:
-    return entry.host in keys or (entry.host != LOCAL and os.path.abspath(entry.host) in keys)
+def on_host(entry: RunEntry, keys: frozenset[str], hostname: str | None = None) -> bool:
+    """Whether the run was deployed through one of the inventories ``keys``, on the host
+    ``hostname`` of it (any host when None, or when the entry names none)."""
+    inventory, registered_name = split_host(entry.host)
+    if hostname and registered_name and registered_name != hostname:
+        return False
+    return inventory in keys or (inventory != LOCAL and os.path.abspath(inventory) in keys)
 
 
 @dataclass
@@ -125,9 +140,10 @@ def _context_of(run_dir: str) -> tuple[dict[str, Any] | None, str]:
 
 
 def survey(
-    keys: frozenset[str], *, expired: bool = False
+    keys: frozenset[str], *, expired: bool = False, hostname: str | None = None,
 ) -> tuple[list[tuple[RunEntry, Verdict]], list[Verdict]]:
-    """Runs of the hosts ``keys`` to reap, and verdicts reported but acted on by nobody.
+    """Runs of the inventories ``keys`` (of their host ``hostname`` only, when given) to
+    reap, and verdicts reported but acted on by nobody.
 
     A dead run of another host is reported with the inventory that reaps it.
     """
@@ -138,26 +154,28 @@ def survey(
         verdict = judge(run, expired=expired, at=at)
         if verdict is None:
             continue
-        if verdict.reap and on_host(run.entry, keys):
+        here = on_host(run.entry, keys, hostname)
+        if verdict.reap and here:
             to_reap.append((run.entry, verdict))
         elif verdict.reap:
+            inventory = split_host(run.entry.host)[0]
             reported.append(Verdict(verdict.run_id, verdict.state, False,
-                                    f"{verdict.reason}; reap it with --inventory {run.entry.host}",
+                                    f"{verdict.reason}; reap it with --inventory {inventory}",
                                     run.entry.host))
-        elif on_host(run.entry, keys):
+        elif here:
             reported.append(verdict)
     return to_reap, reported
 
 
 def dead_runs(
-    keys: frozenset[str], *, expired: bool = False
+    keys: frozenset[str], *, expired: bool = False, hostname: str | None = None,
 ) -> tuple[list[DeadRun], list[Verdict]]:
     """The runs a janitor pass on the hosts ``keys`` reaps, and the ones it only reports.
 
     A run that just finished removes its entry, then its lock: between the two it looks
     dead. The registry is read twice, and only runs dead both times are reaped.
     """
-    to_reap, reported = survey(keys, expired=expired)
+    to_reap, reported = survey(keys, expired=expired, hostname=hostname)
     still_dead = {r.entry.run_id for r in active_runs.runs() if not r.alive}
     found = []
     for entry, verdict in to_reap:
@@ -374,62 +392,84 @@ def teardown_run(
     if not RunDir(run_dir).has_context():
         raise BadInput(f"{run_dir} holds no run context; `ccci janitor` removes by run label "
                        "what such a run left once its process is gone")
-    if inventory is None and run is not None and run.entry.host != LOCAL:
-        inventory = run.entry.host
+    registered, hostname = split_host(run.entry.host) if run is not None else (LOCAL, None)
+    if inventory is None and registered != LOCAL:
+        inventory = registered
     stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{os.getpid()}"
     runner = runner_factory(paths.project_root(), run_dir / "teardowns" / stamp,
-                            progress or Progress(), inventory=inventory)
+                            progress or Progress(), inventory=inventory,
+                            **({"limit": hostname} if hostname else {}))
     return runner.run("teardown", "playbooks/teardown.yml", {"run_dir": str(run_dir)},
                       cancellable=False)
 
 
-# -- what is on this controller and its local Docker ----------------------------------
+# -- what is registered, and what is left on the swarm hosts -------------------------
+
+LISTING_MODULE = "ccci.recipe.labelled_objects"
 
 
-def _labels(obj: Any) -> dict[str, str]:
-    """Labels of any kind of Docker object (services, secrets, configs keep them in Spec)."""
-    attrs = obj.attrs or {}
-    for holder in (attrs.get("Spec"), attrs.get("Config"), attrs):
-        if isinstance(holder, dict) and holder.get("Labels"):
-            return holder["Labels"]
-    return {}
+@dataclass
+class HostLeftovers:
+    """What one swarm host holds of runs the registry does not know."""
+
+    host: str
+    runs: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # id → kind → names
+    error: str = ""  # why the host was not listed (then ``runs`` says nothing)
+
+    def lines(self) -> list[str]:
+        """``leftovers on <host>: ...``, then one line per unknown run."""
+        if self.error:
+            return [f"leftovers on {self.host}: {self.error}"]
+        if not self.runs:
+            return [f"leftovers on {self.host}: none, every object with a run label belongs "
+                    "to a registered run"]
+        return [f"leftovers on {self.host}: objects labelled for a run the registry does not "
+                "know (a killed manual run, or one running by hand right now):"] + [
+            f"  {run_id}  " + "; ".join(_listing(k, v) for k, v in kinds.items())
+            for run_id, kinds in self.runs.items()]
 
 
-def _listed(client: Any, kind: str) -> list[Any]:
-    """Objects of ``kind`` with a run label, retried when one vanishes while listed."""
-    from docker.errors import NotFound
-
-    extra = {"all": True} if kind == "containers" else {}
-    for attempt in range(5):
-        try:
-            return getattr(client, kind).list(filters={"label": RUN_LABEL}, **extra)
-        except NotFound:
-            if attempt == 4:
-                raise
-            time.sleep(0.2)
-    return []
+def _registered() -> set[str]:
+    return {r.entry.run_id for r in active_runs.runs()}
 
 
-def leftovers(client: Any = None) -> dict[str, dict[str, list[str]]]:
-    """Docker objects with a run label of no registered run, by run id then kind.
+def _unknown(objects: dict[str, dict[str, list[str]]], registered: set[str]
+             ) -> dict[str, dict[str, list[str]]]:
+    """The listed objects of runs not in ``registered``, by run id then kind (in
+    ``DOCKER_KINDS`` order)."""
+    return {run_id: {kind: sorted(kinds[kind]) for kind in DOCKER_KINDS if kinds.get(kind)}
+            for run_id, kinds in sorted(objects.items()) if run_id and run_id not in registered}
 
-    The local Docker daemon only (``DOCKER_HOST`` honoured): a run on a remote host
-    registers that host, and its leftovers are that host's to list.
+
+def _why_not(result: dict[str, Any]) -> str:
+    msg = " ".join(str(result.get("msg") or "the listing failed").split())
+    return f"not reachable ({msg})" if result.get("unreachable") else f"not listed ({msg})"
+
+
+def leftovers(inventory: str | None = None) -> list[HostLeftovers]:
+    """Per swarm host of ``inventory`` (None: the default one), the Docker objects with a
+    run label of no registered run, by run id then kind.
+
+    Each host lists its own objects (``ccci.recipe.labelled_objects`` through Ansible),
+    never the controller's Docker; a host that cannot be listed says why in ``error``.
+    BadInput when the inventory cannot be read.
     """
-    if client is None:
-        import docker
-
-        client = docker.from_env()
-    registered = {r.entry.run_id for r in active_runs.runs()}
-    found: dict[str, dict[str, list[str]]] = {}
-    for kind in DOCKER_KINDS:
-        for obj in _listed(client, kind):
-            run_id = _labels(obj).get(RUN_LABEL)
-            if run_id and run_id not in registered:
-                name = getattr(obj, "name", None) or obj.id
-                found.setdefault(run_id, {}).setdefault(kind, []).append(name)
-    return {run_id: {k: sorted(v) for k, v in kinds.items()} for run_id, kinds in
-            sorted(found.items())}
+    root = paths.project_root()
+    resolved = str(Path(inventory).resolve()) if inventory else None
+    hosts = [host.name for host in swarm_hosts(root, resolved)]
+    # A run registered before or after the listing (one starting, one ending) is known.
+    registered = _registered()
+    results = run_module_on_hosts(LISTING_MODULE, {"label": RUN_LABEL}, hosts,
+                                  project_root=root, inventory=resolved)
+    registered |= _registered()
+    found = []
+    for host in hosts:
+        result = results[host]
+        if result.get("failed"):
+            found.append(HostLeftovers(host, error=_why_not(result)))
+        else:
+            found.append(HostLeftovers(host, _unknown(result.get("objects") or {}, registered)))
+    return found
 
 
 def _app(entry: RunEntry) -> str:
@@ -455,25 +495,22 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
                      for row in [header, *rows])
 
 
-def ls(client: Any = None) -> str:
-    """The registered runs and the local leftovers of unregistered ones, as text."""
+def ls(inventory: str | None = None) -> str:
+    """The registered runs, then what each swarm host of ``inventory`` (None: the default
+    one) holds of runs the registry does not know, as text."""
     header = ["RUN", "STATE", "PID", "STARTED", "DEADLINE", "APP", "PORT", "HOST", "RUN DIR"]
     rows = run_rows(active_runs.runs())
     lines = [table(header, rows) if rows else "no registered run"]
-    from docker.errors import DockerException
-
     try:
-        left = leftovers(client)
-    except (DockerException, OSError) as exc:  # requests' errors are OSErrors
-        lines.append(f"leftovers: local Docker not reachable ({exc})")
+        found = leftovers(inventory)
+    except CcciError as exc:
+        lines.append(f"leftovers: not listed ({exc})")
         return "\n".join(lines)
-    if not left:
-        lines.append("no leftovers: every object with a run label belongs to a registered run")
-        return "\n".join(lines)
-    lines.append("leftovers (local Docker objects labelled for a run the registry does not "
-                 "know: a killed manual run, or one running by hand right now):")
-    for run_id, kinds in left.items():
-        lines.append(f"  {run_id}  " + "; ".join(_listing(k, v) for k, v in kinds.items()))
+    if not found:
+        where = f"inventory {inventory}" if inventory else "the default inventory"
+        lines.append(f"leftovers: not listed ({where} has no host in group {GROUP})")
+    for host in found:
+        lines += host.lines()
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ccci import active_runs, ingress, paths
-from ccci.ansible import PlaybookRunner, StageRun, swarm_hosts
+from ccci.ansible import PlaybookRunner, StageRun
 from ccci.apps import (
     FRESH,
     UPGRADED,
@@ -40,6 +40,8 @@ from ccci.functional.tier import GENERIC_FILE, SKIP_GENERIC
 from ccci.functional.tier import summary as functional_summary
 from ccci.gates import gate
 from ccci.host_room import room_for_both
+from ccci.host_slots import HostFull, take_slot
+from ccci.inventory import SwarmHost, choose_host, swarm_hosts
 from ccci.janitor import janitor_pass, registry_host
 from ccci.leases import lease_domain, lease_port, port_bound_locally
 from ccci.levels import TIERS
@@ -67,6 +69,8 @@ class RunRequest:
     repo: str | None = None
     domain: str | None = None
     inventory: str | None = None
+    # The swarm host of the inventory to deploy on; needed when it has several.
+    host: str | None = None
     upgrade_from: int | None = None
     # How the app is reached (ccci.ingress): through the host's proxy, or a published port.
     ingress: str = ingress.TRAEFIK
@@ -117,15 +121,15 @@ def check_request(request: RunRequest) -> None:
         raise BadInput(f"tier(s) selected more than once: {', '.join(twice)}")
 
 
-def check_inventory(inventory: str | None) -> list[str]:
-    """The swarm hosts the run will use; BadInput when there are none."""
-    if inventory and not Path(inventory).exists():
-        raise BadInput(f"inventory {inventory} does not exist")
-    hosts = swarm_hosts(paths.project_root(), inventory)
-    if not hosts:
-        where = f"inventory {inventory}" if inventory else "the default inventory"
-        raise BadInput(f"{where} has no host in group swarm: nothing would be deployed")
-    return hosts
+def check_inventory(inventory: str | None, host: str | None = None) -> SwarmHost:
+    """The swarm host the run deploys on; BadInput when there is none, or several and
+    ``host`` names none of them."""
+    return choose_host(swarm_hosts(paths.project_root(), inventory), host, inventory)
+
+
+def deploys_anything(tiers: tuple[str, ...]) -> bool:
+    """Whether the tiers need a live app (lint alone reads the recipe and deploys nothing)."""
+    return any(tier != "lint" for tier in tiers)
 
 
 class Orchestrator:
@@ -139,6 +143,7 @@ class Orchestrator:
         self.progress = progress or Progress()
         self.interrupt = _Interrupt()
         self.runner_factory = runner_factory
+        self.host: SwarmHost | None = None  # the swarm host, once the plan chose it
 
     def run(self) -> tuple[RunResult, Path]:
         request = self.request
@@ -158,6 +163,7 @@ class Orchestrator:
                 app.runner = self.runner_factory(
                     paths.project_root(), Path(app.context.run_dir), self.progress,
                     inventory=request.inventory, cancel=lambda: self.interrupt.requested,
+                    limit=self.host.name if request.inventory and self.host else None,
                 )
             try:
                 self._tiers(result, apps)
@@ -177,7 +183,10 @@ class Orchestrator:
         request = self.request
         check_request(request)
         check_recipe_name(request.recipe)
-        check_inventory(request.inventory)
+        self.host = check_inventory(request.inventory, request.host)
+        if deploys_anything(request.tiers):
+            held.enter_context(take_slot(self.host, run_id, say=self.progress.info,
+                                         cancelled=lambda: self.interrupt.requested))
         self._janitor_pass()
         domain = check_domain(request.domain or default_domain(request.recipe, run_id))
         upgraded = None
@@ -223,12 +232,15 @@ class Orchestrator:
     def _register(self, context: RunContext, held: ExitStack) -> None:
         """Register a planned app as an active run, for its life (the janitor's view)."""
         entry = active_runs.new_entry(
-            context.run_id, registry_host(self.request.inventory), context.run_dir,
+            context.run_id, self._registry_host(), context.run_dir,
             stack=context.stack, domain=context.domain,
             port=context.host.get("published_port"),
         )
         held.enter_context(active_runs.register(entry))
         held.callback(self._unregister, entry)
+
+    def _registry_host(self) -> str:
+        return registry_host(self.request.inventory, self.host.name if self.host else None)
 
     def _lease_port(self, run_id: str, held: ExitStack) -> int | None:
         """The run's published port, leased for its life: direct ingress only (through
@@ -265,6 +277,10 @@ class Orchestrator:
         result.run_dir = str(run_dir)
         refused = TierResult("not_run", "run refused before deploy")
         result.tiers = {tier: refused for tier in self.request.tiers}
+        if isinstance(exc, HostFull):  # the host, not the input: the CI may retry
+            result.exit_code = EXIT_INFRASTRUCTURE
+            first = self.request.tiers[0]
+            result.tiers[first] = TierResult("error", str(exc), failure_kind=INFRASTRUCTURE)
         self.progress.info(f"error: {exc}")
         return self._finish(result, run_dir, started)
 
@@ -326,7 +342,7 @@ class Orchestrator:
         chains = tier_chains(tiers, apps)
         together = len(apps) > 1 and all(chains.values())
         if together:
-            room = room_for_both(registry_host(self.request.inventory),
+            room = room_for_both(self._registry_host(),
                                  local=self.request.inventory is None)
             result.side_by_side = together = room.both
             if not room.both:

@@ -11,7 +11,6 @@ import io
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -19,6 +18,7 @@ from ccci import active_runs, cli, janitor
 from ccci.ansible import StageRun
 from ccci.context import RunContext
 from ccci.errors import BadInput
+from ccci.inventory import SwarmHost
 from ccci.leases import Lease
 from ccci.progress import Progress
 from ccci.rundir import RunDir
@@ -118,6 +118,27 @@ def test_runs_of_another_host_are_reported_with_the_inventory_that_reaps_them(tm
     assert reported[0].reason.endswith(f"reap it with --inventory {inventory}")
     found, _ = janitor.dead_runs(frozenset({str(inventory)}))
     assert [r.run_id for r in found] == ["far"]
+
+
+def test_each_host_of_an_inventory_reaps_only_its_own_runs(tmp_path):
+    inventory = tmp_path / "two.yml"
+    dead("on-a", tmp_path, host=janitor.registry_host(str(inventory), "a"))
+    dead("on-b", tmp_path, host=janitor.registry_host(str(inventory), "b"))
+    dead("unnamed", tmp_path, host=str(inventory))  # registered before hosts were named
+    keys = frozenset({str(inventory)})
+    found, reported = janitor.dead_runs(keys, hostname="a")
+    assert sorted(r.run_id for r in found) == ["on-a", "unnamed"]
+    assert [v.run_id for v in reported] == ["on-b"]
+    assert reported[0].reason.endswith(f"reap it with --inventory {inventory}")
+    found, _ = janitor.dead_runs(keys)  # a pass that names no host: every host's
+    assert sorted(r.run_id for r in found) == ["on-a", "on-b", "unnamed"]
+
+
+def test_a_registry_host_names_the_inventory_and_the_host():
+    key = janitor.registry_host("rel.yml", "m1")
+    assert key == f"{Path('rel.yml').resolve()}#m1"
+    assert janitor.split_host(key) == (str(Path("rel.yml").resolve()), "m1")
+    assert janitor.split_host("local") == ("local", None)
 
 
 def test_the_default_inventory_stands_for_local_runs(tmp_path):
@@ -339,50 +360,107 @@ def test_teardown_refuses_a_live_run_and_one_without_context(tmp_path, leases):
 # -- ccci ls --------------------------------------------------------------------------
 
 
-def _obj(name: str, labels: dict, where: str = "Spec"):
-    attrs = {where: {"Labels": labels}} if where else {"Labels": labels}
-    return SimpleNamespace(name=name, id=f"id-{name}", attrs=attrs)
+def _hosts(*names: str):
+    """``swarm_hosts`` of an inventory whose group swarm holds ``names``."""
+    return lambda _root, _inventory=None: [SwarmHost(name) for name in names]
 
 
-class FakeDocker:
-    """Objects by kind; ``list`` honours the label-key filter only."""
+def _module_on_hosts(results: dict[str, dict], seen: list | None = None):
+    """``run_module_on_hosts`` answering with ``results`` per host (the module's result)."""
 
-    def __init__(self, objects: dict[str, list]) -> None:
-        for kind in janitor.DOCKER_KINDS:
-            listing = objects.get(kind, [])
-            setattr(self, kind, SimpleNamespace(list=lambda _l=listing, **_kw: _l))
+    def run(module, args, hosts, *, project_root, inventory=None, check=False):
+        if seen is not None:
+            seen.append({"module": module, "args": args, "hosts": hosts,
+                         "inventory": inventory})
+        return {host: results[host] for host in hosts}
+
+    return run
 
 
-def test_ls_lists_runs_and_the_leftovers_of_unregistered_ones(tmp_path, leases):
+def test_ls_lists_runs_and_the_leftovers_of_unregistered_ones(tmp_path, leases, monkeypatch):
     gone = dead("gone2", tmp_path, port=20007)
     save_context(Path(gone.run_dir), "gone2")
     live("late2", tmp_path, leases, late=True)
-    client = FakeDocker({
-        "services": [_obj("s_gone2_app", {"ccci.run": "gone2"}),
-                     _obj("orphan_app", {"ccci.run": "orph1"})],
-        "volumes": [_obj("orphan_data", {"ccci.run": "orph1"}, where="")],
-        "containers": [_obj("c1", {"ccci.run": "orph1"}, where="Config")],
-    })
-    text = janitor.ls(client)
+    seen: list = []
+    monkeypatch.setattr(janitor, "swarm_hosts", _hosts("localhost"))
+    monkeypatch.setattr(janitor, "run_module_on_hosts", _module_on_hosts({"localhost": {
+        "failed": False, "changed": False, "objects": {
+            "gone2": {"services": ["s_gone2_app"]},
+            "orph1": {"volumes": ["orphan_data"], "containers": ["c2", "c1"],
+                      "services": ["orphan_app"]},
+        }}}, seen))
+    text = janitor.ls()
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["RUN", "STATE", "PID"]
     gone_line = next(line for line in lines if line.startswith("gone2"))
     assert gone_line.split()[1] == "dead"
     assert "example-notes gone2.ccci.test" in gone_line and "20007" in gone_line
     assert "running, expired" in next(line for line in lines if line.startswith("late2"))
-    assert "orph1  services: orphan_app; containers: 1; volumes: orphan_data" in text
+    assert lines[-2].startswith("leftovers on localhost: objects labelled for a run the "
+                                "registry does not know")
+    assert lines[-1] == "  orph1  services: orphan_app; containers: 2; volumes: orphan_data"
     assert "s_gone2_app" not in text
+    assert seen == [{"module": "ccci.recipe.labelled_objects", "args": {"label": "ccci.run"},
+                     "hosts": ["localhost"], "inventory": None}]
 
 
-def test_ls_says_when_docker_is_not_reachable(monkeypatch):
-    from docker.errors import DockerException
+def test_ls_says_when_no_object_is_left(monkeypatch):
+    monkeypatch.setattr(janitor, "swarm_hosts", _hosts("localhost"))
+    monkeypatch.setattr(janitor, "run_module_on_hosts", _module_on_hosts(
+        {"localhost": {"failed": False, "objects": {}}}))
+    assert janitor.ls().splitlines() == [
+        "no registered run",
+        "leftovers on localhost: none, every object with a run label belongs to a "
+        "registered run"]
 
-    def unreachable(client=None):
-        raise DockerException("no socket")
 
-    monkeypatch.setattr(janitor, "leftovers", unreachable)
-    assert janitor.ls().splitlines() == ["no registered run",
-                                         "leftovers: local Docker not reachable (no socket)"]
+def test_ls_says_when_the_inventory_has_no_swarm_host(monkeypatch):
+    monkeypatch.setattr(janitor, "swarm_hosts", _hosts())
+    monkeypatch.setattr(janitor, "run_module_on_hosts", _module_on_hosts({}))
+    assert janitor.ls().splitlines() == [
+        "no registered run",
+        "leftovers: not listed (the default inventory has no host in group swarm)"]
+
+
+def test_a_host_that_cannot_be_reached_is_reported_and_the_others_still_listed(
+        tmp_path, monkeypatch):
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("swarm: {hosts: {near: {}, far: {}, broken: {}}}\n")
+    dead("known3", tmp_path)
+    seen: list = []
+    monkeypatch.setattr(janitor, "swarm_hosts", _hosts("near", "far", "broken"))
+    monkeypatch.setattr(janitor, "run_module_on_hosts", _module_on_hosts({
+        "near": {"failed": False, "objects": {"known3": {"volumes": ["v_known"]},
+                                              "orph3": {"secrets": ["s_orph3"]}}},
+        "far": {"failed": True, "unreachable": True,
+                "msg": "Failed to connect to the host via ssh: Connection refused"},
+        "broken": {"failed": True, "msg": "Docker API error: no socket"},
+    }, seen))
+    found = janitor.leftovers(str(inventory))
+    assert [(h.host, h.runs, bool(h.error)) for h in found] == [
+        ("near", {"orph3": {"secrets": ["s_orph3"]}}, False), ("far", {}, True),
+        ("broken", {}, True)]
+    assert seen[0]["inventory"] == str(inventory.resolve())
+    lines = janitor.ls(str(inventory)).splitlines()
+    assert lines[1].startswith("known3  dead")
+    assert lines[2:] == [
+        "leftovers on near: objects labelled for a run the registry does not know (a killed "
+        "manual run, or one running by hand right now):",
+        "  orph3  secrets: s_orph3",
+        "leftovers on far: not reachable (Failed to connect to the host via ssh: Connection "
+        "refused)",
+        "leftovers on broken: not listed (Docker API error: no socket)",
+    ]
+
+
+def test_ls_says_when_the_inventory_cannot_be_read(monkeypatch):
+    def unreadable(_root, inventory=None):
+        raise BadInput(f"inventory {inventory} cannot be read: bad yaml")
+
+    monkeypatch.setattr(janitor, "swarm_hosts", unreadable)
+    assert janitor.ls("/x/inv.yml").splitlines() == [
+        "no registered run", "leftovers: not listed (inventory /x/inv.yml cannot be read: "
+                             "bad yaml)"]
 
 
 # -- the command line -----------------------------------------------------------------
@@ -399,6 +477,20 @@ def test_cli_janitor_prints_the_report_and_fails_when_a_run_was_not_reaped(monke
     assert cli.main(["janitor", "--expired"]) == 1
     assert seen == {"inventory": None, "expired": True}
     assert "NOT reaped x: process 1 is gone" in capsys.readouterr().out
+
+
+def test_cli_ls_lists_the_swarm_hosts_of_the_inventory_given(tmp_path, monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(janitor, "ls", lambda inventory=None: seen.append(inventory) or "ok")
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("swarm: {hosts: {near: {}}}\n")
+    assert cli.main(["ls", "--inventory", str(inventory)]) == 0
+    assert cli.main(["ls"]) == 0
+    assert seen == [str(inventory), None]
+    assert capsys.readouterr().out == "ok\nok\n"
+    assert cli.main(["ls", "--inventory", str(tmp_path / "missing.yml")]) == 2
+    assert f"error: inventory {tmp_path / 'missing.yml'} does not exist" in \
+        capsys.readouterr().err
 
 
 def test_cli_teardown_refusal_is_exit_2(capsys):

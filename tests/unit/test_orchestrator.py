@@ -57,7 +57,8 @@ class ScriptedRunner:
         self.run_dir: Path | None = None  # the fresh app's
         self._lock = threading.Lock()
 
-    def __call__(self, project_root, run_dir, progress, *, inventory=None, cancel=None):
+    def __call__(self, project_root, run_dir, progress, *, inventory=None, cancel=None,
+                 limit=None):
         run_dir = Path(run_dir)
         if run_dir.name != "upgraded":
             self.run_dir = run_dir

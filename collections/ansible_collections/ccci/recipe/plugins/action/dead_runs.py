@@ -38,7 +38,8 @@ class ActionModule(ActionBase):
             keys = host_keys(task_vars.get("ansible_inventory_sources") or (),
                              C.DEFAULT_HOST_LIST or ())
         try:
-            found, reported = dead_runs(keys, expired=boolean(args.get("expired", False)))
+            found, reported = dead_runs(keys, expired=boolean(args.get("expired", False)),
+                                        hostname=task_vars.get("inventory_hostname"))
         except (CcciError, OSError) as exc:
             return {**result, "failed": True, "msg": f"cannot read the registry: {exc}"}
         result.update(changed=False, hosts=sorted(keys), runs=[asdict(r) for r in found],
