@@ -46,6 +46,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 CCCI = Path(sys.executable).with_name("ccci")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -168,12 +170,25 @@ def loadavg() -> tuple[float, ...]:
     return tuple(round(v, 2) for v in os.getloadavg())
 
 
+INVENTORY = "inventory.yml"
+
+
+def write_inventory(path: Path, capacity: int) -> None:
+    """The local inventory, with room for the largest batch: the host's default capacity
+    (2 runs) would queue the rest, and the bench measures runs side by side."""
+    local = yaml.safe_load((REPO / "playbooks" / "inventory" / "local.yml").read_text())
+    for hostvars in local["swarm"]["hosts"].values():
+        hostvars["ccci_capacity"] = capacity
+    path.write_text(yaml.safe_dump(local))
+
+
 def start(recipe: str, tiers: str | None, root: Path, name: str) -> Run:
     """Start one ``ccci run`` with its own runs folder and log file."""
     runs_dir = root / name
     runs_dir.mkdir(parents=True)
     run = Run(runs_dir=str(runs_dir), log=str(runs_dir / "ccci.log"))
-    cmd = [str(CCCI), "run", recipe] + (["--tiers", tiers] if tiers else [])
+    cmd = [str(CCCI), "run", recipe, "--inventory", str(root / INVENTORY)] + (
+        ["--tiers", tiers] if tiers else [])
     env = {**os.environ, "CCCI_RUNS_DIR": str(runs_dir)}
     with open(run.log, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -410,6 +425,7 @@ def main() -> int:
     args = parse_args()
     sizes = [int(n) for n in args.concurrency.split(",") if n.strip()]
     root = Path(tempfile.mkdtemp(prefix="ccci-throughput-"))
+    write_inventory(root / INVENTORY, max(sizes))
     print(
         f"recipe {args.recipe}, tiers {args.tiers or 'ccci default'}, nproc {os.cpu_count()}, "
         f"runs in {root}",

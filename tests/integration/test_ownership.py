@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from ccci.context import load_run
 from ccci.throwaway import deploy_stack, remove_stack
 from tests.integration.helpers import app_get, run_objects
@@ -57,12 +59,19 @@ def test_a_second_run_with_the_same_domain_leaves_the_first_app_and_its_data(ccc
 
 def test_five_runs_started_together_get_five_ports_and_all_pass(recipes_dir, tmp_path,
                                                                  docker_client):
-    """Direct ingress: each run leases a port of its own (through the proxy none does)."""
+    """Direct ingress: each run leases a port of its own (through the proxy none does).
+    The local inventory with room for five (the default ccci_capacity, 2, would queue
+    three of them and their ports would be reused)."""
+    local = yaml.safe_load((ROOT / "playbooks" / "inventory" / "local.yml").read_text())
+    local["swarm"]["hosts"]["localhost"]["ccci_capacity"] = 5
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(local))
     env = {**os.environ, "CI": "true", "CCCI_RECIPES_DIR": str(recipes_dir),
            "CCCI_RUNS_DIR": str(tmp_path / "runs")}
     procs = [
         subprocess.Popen([sys.executable, "-m", "ccci.cli", "run", "example-site",
-                          "--tiers", "install", "--ingress", "direct"], cwd=ROOT, env=env,
+                          "--tiers", "install", "--ingress", "direct", "--inventory",
+                          str(inventory)], cwd=ROOT, env=env,
                          text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for _ in range(5)

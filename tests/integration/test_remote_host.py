@@ -200,3 +200,18 @@ def test_an_inventory_of_two_hosts_needs_the_host_named(ccci, ssh_host, tmp_path
                      Path(chosen.results["run_dir"]).glob("ansible/artifacts/*/stdout"))
     assert "[two]" in played and "[one]" not in played
     assert run_objects(docker_client, chosen.run_id) == {}
+
+
+def test_preparing_a_prepared_host_over_ssh_changes_nothing(ssh_host, tmp_path):
+    """The README's ``prepare-host.yml`` over SSH: it runs through, and on this host
+    (prepared by scripts/prepare) finds everything in place."""
+    inventory = ssh_host.inventory(tmp_path / "inventory.yml")
+    env = {**os.environ, "DOCKER_HOST": NO_DOCKER, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+           "ANSIBLE_NOCOLOR": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    played = subprocess.run(
+        ["ansible-playbook", "-i", str(inventory), "playbooks/prepare-host.yml"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert played.returncode == 0, played.stdout[-4000:] + played.stderr[-2000:]
+    [recap] = [ln for ln in played.stdout.splitlines() if ln.startswith(ssh_host.name + " ")]
+    assert "changed=0" in recap and "failed=0" in recap and "unreachable=0" in recap, recap
