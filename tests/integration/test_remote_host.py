@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -193,13 +194,31 @@ def test_an_inventory_of_two_hosts_needs_the_host_named(ccci, ssh_host, tmp_path
                    "--host", "three", env=remote_env)
     assert unknown.rc == 2 and "three is not a host of group swarm" in unknown.results["error"]
 
+    # The CI config's overlay is copied to the remote host and applied.
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "recipes" / "example-site", config / "example-site")
+    (config / "example-site" / "compose.ccci.yml").write_text(
+        'version: "3.8"\nservices:\n  app:\n    deploy:\n      labels:\n'
+        '        ccci.test.overlay: "copied to the remote host"\n')
     chosen = ccci("run", "example-site", "--tiers", "install", "--inventory", str(inventory),
-                  "--host", "two", env=remote_env)
+                  "--host", "two", "--keep", env={**remote_env, "CCCI_CONFIG_DIR": str(config)})
     assert chosen.rc == 0, chosen.output[-3000:]
     played = "".join(path.read_text() for path in
                      Path(chosen.results["run_dir"]).glob("ansible/artifacts/*/stdout"))
     assert "[two]" in played and "[one]" not in played
+    [entry] = [r.entry for r in active_runs.runs() if r.entry.run_id == chosen.run_id]
+    assert entry.host == f"{inventory.resolve()}#two" and entry.kept
+    [service] = docker_client.services.list(filters={"name": f"{chosen.results['stack']}_app"})
+    assert service.attrs["Spec"]["Labels"]["ccci.test.overlay"] == "copied to the remote host"
+
+    # Torn down by id alone: the registry knows the inventory and the host.
+    teardown = subprocess.run(
+        [sys.executable, "-m", "ccci.cli", "teardown", chosen.run_id], cwd=tmp_path,
+        env={**os.environ, **remote_env}, capture_output=True, text=True, timeout=600,
+        check=False)
+    assert teardown.returncode == 0, teardown.stdout + teardown.stderr
     assert run_objects(docker_client, chosen.run_id) == {}
+    assert _host_folder_gone(ssh_host, chosen.run_id)
 
 
 def test_preparing_a_prepared_host_over_ssh_changes_nothing(ssh_host, tmp_path):
