@@ -343,7 +343,7 @@ class Orchestrator:
         together = len(apps) > 1 and all(chains.values())
         if together:
             room = room_for_both(self._registry_host(),
-                                 local=self.request.inventory is None)
+                                 local=bool(self.host and self.host.local))
             result.side_by_side = together = room.both
             if not room.both:
                 self.progress.info(f"deploying the apps one after the other: {room.reason}")
