@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ccci import ingress, paths
 from ccci.orchestrator import AVAILABLE_TIERS, Orchestrator, RunRequest, summary
+from ccci.report.dashboard import DASHBOARD_DIR
 
 
 def _tiers(text: str) -> tuple[str, ...]:
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     examples.add_argument("--dest", type=Path, default=None)
     _run_admin_parsers(sub)
+    _report_parsers(sub)
     return parser
 
 
@@ -93,6 +95,21 @@ def _run_admin_parsers(sub: argparse._SubParsersAction) -> None:
                           "(default: the one the run registered)")
 
 
+def _report_parsers(sub: argparse._SubParsersAction) -> None:
+    """Subcommands about all runs: the dashboard, built or served."""
+    runs_help = "the runs folder (default: CCCI_RUNS_DIR, else runs/ of the checkout)"
+    report = sub.add_parser("report", help="build the dashboard over all runs: an index, a "
+                            "page and a badge per recipe (RUNS_DIR/_dashboard)")
+    report.add_argument("runs_dir", nargs="?", type=Path, metavar="RUNS_DIR", help=runs_help)
+    report.add_argument("--out", type=Path, metavar="DIR",
+                        help="where to write the dashboard (default: RUNS_DIR/_dashboard)")
+    serve = sub.add_parser("serve", help="build the dashboard, then serve the runs folder on "
+                           "127.0.0.1 (this machine only) until Ctrl-C")
+    serve.add_argument("runs_dir", nargs="?", type=Path, metavar="RUNS_DIR", help=runs_help)
+    serve.add_argument("--port", type=int, default=8808,
+                       help="port to listen on (default: 8808; 0: any free port)")
+
+
 def _run(args: argparse.Namespace) -> int:
     tiers = args.tiers
     if args.stages is not None:
@@ -108,6 +125,10 @@ def _run(args: argparse.Namespace) -> int:
     result, path = Orchestrator(request).run()
     print(summary(result))
     print(f"results: {path}")
+    for label, page in (("report", path.with_name("report.html")),
+                        ("dashboard", paths.runs_root() / DASHBOARD_DIR / "index.html")):
+        if page.is_file():
+            print(f"{label}: {page}")
     return result.exit_code
 
 
@@ -227,11 +248,62 @@ def _teardown(args: argparse.Namespace) -> int:
     return 0 if stage.ok else 1
 
 
+def _runs_dir(args: argparse.Namespace) -> Path | None:
+    runs = args.runs_dir or paths.runs_root()
+    if not runs.is_dir():
+        problem = "is not a folder" if runs.exists() else "does not exist"
+        print(f"error: runs folder {runs} {problem}", file=sys.stderr)
+        return None
+    return runs
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ccci.report.dashboard import build_dashboard
+
+    runs = _runs_dir(args)
+    if runs is None:
+        return 2
+    try:
+        index = build_dashboard(runs, args.out)
+    except OSError as exc:
+        print(f"error: dashboard not written: {exc}", file=sys.stderr)
+        return 1
+    print(index)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Serve even when the dashboard cannot be rebuilt (a read-only runs folder): the
+    runs, and the dashboard last built, are still worth reading."""
+    from ccci.report.dashboard import build_dashboard
+    from ccci.report.serve import serve
+
+    runs = _runs_dir(args)
+    if runs is None:
+        return 2
+    try:
+        build_dashboard(runs)
+    except OSError as exc:
+        print(f"warning: dashboard not rebuilt: {exc}", file=sys.stderr)
+
+    def ready(url: str) -> None:
+        print(url, flush=True)
+        print(f"serving {runs} on 127.0.0.1 only; Ctrl-C to stop", file=sys.stderr)
+
+    try:
+        serve(runs, args.port, ready)
+    except (OSError, OverflowError) as exc:
+        print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"run": _run, "check": _check, "config-doc": _config_doc,
                 "check-doc": _check_doc, "lint": _lint, "examples": _examples,
-                "janitor": _janitor, "ls": _ls, "teardown": _teardown}
+                "janitor": _janitor, "ls": _ls, "teardown": _teardown,
+                "report": _report, "serve": _serve}
     return handlers[args.command](args)
 
 

@@ -18,6 +18,7 @@ the latter, so a person decides).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -36,6 +37,7 @@ from ccci.inventory import GROUP, swarm_hosts
 from ccci.leases import Lease, holder_of
 from ccci.names import RUN_LABEL
 from ccci.progress import Progress
+from ccci.report.run_report import write_run_report
 from ccci.results import RunResult, TierResult
 from ccci.rundir import RecordError, RunDir, now
 
@@ -228,6 +230,9 @@ def mark_reaped(run_dir: str | Path, run_id: str, reason: str) -> dict[str, str]
     if data.get("exit_code") is None:
         data["exit_code"] = 1
     record.save_results(data)
+    # The report says it was reaped; results.json, written above, is the record.
+    with contextlib.suppress(Exception):
+        write_run_report(record.path)
     return reaped
 
 

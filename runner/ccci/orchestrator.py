@@ -47,6 +47,8 @@ from ccci.leases import lease_domain, lease_port, port_bound_locally
 from ccci.levels import TIERS
 from ccci.names import RECIPE_NAME, check_domain, check_recipe_name
 from ccci.progress import Progress
+from ccci.report.dashboard import update_dashboard
+from ccci.report.run_report import write_run_report
 from ccci.results import RunResult, TierResult, write_junit, write_results
 from ccci.routing import router_from_dict
 from ccci.rundir import RunDir
@@ -183,12 +185,12 @@ class Orchestrator:
         request = self.request
         check_request(request)
         check_recipe_name(request.recipe)
+        domain = check_domain(request.domain or default_domain(request.recipe, run_id))
         self.host = check_inventory(request.inventory, request.host)
-        if deploys_anything(request.tiers):
+        if deploys_anything(request.tiers):  # bad input is refused before any wait
             held.enter_context(take_slot(self.host, run_id, say=self.progress.info,
                                          cancelled=lambda: self.interrupt.requested))
         self._janitor_pass()
-        domain = check_domain(request.domain or default_domain(request.recipe, run_id))
         upgraded = None
         if "upgrade" in request.tiers:
             upgraded = self._plan_upgraded(domain, run_dir, held)
@@ -465,7 +467,19 @@ class Orchestrator:
             result.exit_code = exit_code(result, interrupted=self.interrupt.requested)
         path = write_results(result, record)
         write_junit(result, record)
+        self._write_reports(record)
         return result, path
+
+    def _write_reports(self, record: RunDir) -> None:
+        """report.html, summary.md and badge.svg of the run, then the dashboard over all
+        runs; neither changes the verdict, a failure is only said."""
+        try:
+            write_run_report(record.path)
+        except Exception as exc:  # a report must never fail a run
+            self.progress.info(f"warning: report.html not written: {type(exc).__name__}: {exc}")
+        problem = update_dashboard(paths.runs_root())
+        if problem:
+            self.progress.info(f"warning: {problem}")
 
 
 def describe_app(app: dict[str, Any]) -> str:

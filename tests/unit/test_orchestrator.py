@@ -313,7 +313,7 @@ def test_a_run_refused_after_planning_the_upgraded_app_leaves_nothing_of_it():
     assert result.exit_code == EXIT_BAD_INPUT and "in use by run another-run" in result.error
     assert runner.stages == []
     assert sorted(p.name for p in Path(results["run_dir"]).iterdir()) == [
-        "junit.xml", "results.json"]
+        "badge.svg", "junit.xml", "report.html", "results.json", "summary.md"]
     assert not active_runs.runs()
     lease_domain("notes-up.ccci.test", "next").release()  # the upgraded app's lease is free
 
