@@ -30,10 +30,10 @@ from markupsafe import Markup
 
 from ccci.report.badge import NO_LEVEL_COLOUR, level_badge, level_colour, run_state
 from ccci.report.render import duration, render
+from ccci.rundir import RESULTS
 
 DASHBOARD_DIR = "_dashboard"
 LOCK_NAME = "_dashboard.lock"
-RESULTS = "results.json"
 REPORT = "report.html"
 MAX_LEVEL = 5
 RECENT = 10  # runs shown as small squares on the index
