@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ccci import ingress, paths
 from ccci.orchestrator import AVAILABLE_TIERS, Orchestrator, RunRequest, summary
 from ccci.report.dashboard import DASHBOARD_DIR
+
+if TYPE_CHECKING:
+    from ccci.drone_env import DroneBuild
 
 
 def _tiers(text: str) -> tuple[str, ...]:
@@ -19,38 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ccci", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="deploy a recipe and take it through the selected tiers")
-    run.add_argument("recipe", help="recipe name, e.g. example-site")
-    run.add_argument("--ref", help="git ref of the recipe to test (default: its HEAD)")
-    run.add_argument(
-        "--tiers", type=_tiers, default=AVAILABLE_TIERS,
-        help=f"comma-separated tiers (default: {','.join(AVAILABLE_TIERS)})",
-    )
-    run.add_argument(
-        "--stages", type=_tiers, dest="stages", default=None, help=argparse.SUPPRESS,
-    )
-    run.add_argument("--keep", action="store_true", help="leave the app deployed at the end")
-    run.add_argument("--repo", help="path of the recipe repository (default: found by name)")
-    run.add_argument("--domain", help="app domain (default: <recipe>-<run id>.ccci.test)")
-    run.add_argument("--inventory", help="Ansible inventory of the swarm host(s): its group "
-                     "swarm (default: playbooks/inventory/local.yml, this machine)")
-    run.add_argument("--host", help="the swarm host of the inventory to deploy on "
-                     "(needed when its group swarm has several)")
-    run.add_argument(
-        "--upgrade-from", type=int, metavar="N",
-        help="upgrade from the Nth previous published version through each later one",
-    )
-    run.add_argument(
-        "--ingress", choices=ingress.MODES, default=ingress.TRAEFIK,
-        help="how the app is reached: through the host's Traefik proxy by its names over "
-             "https (traefik, the default), or on a published port (direct: recipes "
-             "without Traefik labels)",
-    )
-    run.add_argument(
-        "--extra-domain", action="append", default=[], metavar="NAME", dest="extra_domains",
-        help="an alias of the app (repeatable), e.g. www.<domain>: deployed as EXTRA_DOMAINS "
-             "and requested by the checks; added to the CI config's EXTRA_DOMAINS",
-    )
+    _add_run(sub)
 
     check = sub.add_parser(
         "check", help="validate a recipe and its CI config without deploying anything"
@@ -71,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument("--dest", type=Path, default=None)
     _run_admin_parsers(sub)
     _report_parsers(sub)
+    _service_parsers(sub)
     return parser
 
 
@@ -110,18 +85,77 @@ def _report_parsers(sub: argparse._SubParsersAction) -> None:
                        help="port to listen on (default: 8808; 0: any free port)")
 
 
-def _run(args: argparse.Namespace) -> int:
-    tiers = args.tiers
-    if args.stages is not None:
-        print("warning: --stages is deprecated, use --tiers (a stage is a playbook)",
-              file=sys.stderr)
-        tiers = args.stages
-    request = RunRequest(
-        recipe=args.recipe, ref=args.ref, tiers=tiers, keep=args.keep,
-        repo=args.repo, domain=args.domain, inventory=args.inventory, host=args.host,
-        upgrade_from=args.upgrade_from, ingress=args.ingress,
-        extra_domains=tuple(args.extra_domains),
+def _service_parsers(sub: argparse._SubParsersAction) -> None:
+    """Subcommands of ccci as a CI service: the !testme bridge."""
+    bridge = sub.add_parser("bridge", help="serve the !testme webhook of a Gitea/Forgejo "
+                            "forge and queue Drone builds of ccci (127.0.0.1) until Ctrl-C")
+    bridge.add_argument("--config", type=Path, required=True, metavar="FILE",
+                        help="the bridge's YAML config (ccci.ci.config); tokens and the "
+                             "webhook secret come from CCCI_FORGE_TOKEN, CCCI_DRONE_TOKEN "
+                             "and CCCI_WEBHOOK_SECRET (or their *_FILE variants)")
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="deploy a recipe and take it through the selected tiers")
+    run.add_argument("recipe", nargs="?", help="recipe name, e.g. example-site (in a Drone "
+                     "pipeline, CCCI_RECIPE when not given)")
+    run.add_argument("--ref", help="git ref of the recipe to test (default: CCCI_REF with "
+                     "--drone, else the recipe's HEAD)")
+    run.add_argument(
+        "--tiers", type=_tiers, default=None,
+        help=f"comma-separated tiers (default: {','.join(AVAILABLE_TIERS)}); not with --quick",
     )
+    run.add_argument(
+        "--stages", type=_tiers, dest="stages", default=None, help=argparse.SUPPRESS,
+    )
+    run.add_argument(
+        "--quick", action=argparse.BooleanOptionalAction, default=None,
+        help="run the install and functional tiers only: fast feedback, and a partial level "
+             "(L1 at most, marked quick); not with --tiers (default: CCCI_QUICK with "
+             "--drone, else a full run)",
+    )
+    run.add_argument(
+        "--drone", action="store_true",
+        help="a Drone pipeline step: take the recipe, ref and quick from the build's "
+             "environment (CCCI_RECIPE, CCCI_REF, CCCI_QUICK) and record the build (number, "
+             "link, CCCI_PR, CCCI_REPO) in the results; the default when no recipe is given "
+             "and DRONE=true. A value given on the command line wins over the environment's",
+    )
+    run.add_argument("--keep", action="store_true", help="leave the app deployed at the end")
+    run.add_argument("--repo", help="path of the recipe repository (default: found by name)")
+    run.add_argument("--domain", help="app domain (default: <recipe>-<run id>.ccci.test)")
+    run.add_argument("--inventory", help="Ansible inventory of the swarm host(s): its group "
+                     "swarm (default: playbooks/inventory/local.yml, this machine)")
+    run.add_argument("--host", help="the swarm host of the inventory to deploy on "
+                     "(needed when its group swarm has several)")
+    run.add_argument(
+        "--upgrade-from", type=int, metavar="N",
+        help="upgrade from the Nth previous published version through each later one",
+    )
+    run.add_argument(
+        "--ingress", choices=ingress.MODES, default=ingress.TRAEFIK,
+        help="how the app is reached: through the host's Traefik proxy by its names over "
+             "https (traefik, the default), or on a published port (direct: recipes "
+             "without Traefik labels)",
+    )
+    run.add_argument(
+        "--extra-domain", action="append", default=[], metavar="NAME", dest="extra_domains",
+        help="an alias of the app (repeatable), e.g. www.<domain>: deployed as EXTRA_DOMAINS "
+             "and requested by the checks; added to the CI config's EXTRA_DOMAINS",
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Exit 0 passed, 1 failed, 2 bad input, 3 only infrastructure failed (retry)."""
+    import os
+
+    from ccci.errors import BadInput
+
+    try:
+        request = run_request(args, os.environ)
+    except BadInput as exc:
+        print(f"ccci run: {exc}", file=sys.stderr)
+        return 2
     result, path = Orchestrator(request).run()
     print(summary(result))
     print(f"results: {path}")
@@ -129,7 +163,89 @@ def _run(args: argparse.Namespace) -> int:
                         ("dashboard", paths.runs_root() / DASHBOARD_DIR / "index.html")):
         if page.is_file():
             print(f"{label}: {page}")
+    if request.ci:
+        _answer(path.parent, os.environ)
     return result.exit_code
+
+
+SERVICE_CONFIG_ENV = "CCCI_SERVICE_CONFIG"
+
+
+def _answer(run_dir: Path, env: Mapping[str, str]) -> None:
+    """A run of a Drone build answers on its pull request (the card, the commit status).
+    Whatever goes wrong is printed, never the verdict: the exit code stays the run's."""
+    from ccci.ci.answer import post_answer
+    from ccci.ci.config import ANSWER, load_config
+    from ccci.errors import CcciError
+
+    if not env.get(SERVICE_CONFIG_ENV):
+        print(f"answer: not posted ({SERVICE_CONFIG_ENV} names no CI service config)")
+        return
+    try:
+        config = load_config(env[SERVICE_CONFIG_ENV], env, role=ANSWER)
+    except (CcciError, OSError) as exc:
+        print(f"answer: not posted: {exc}", file=sys.stderr)
+        return
+    problems = post_answer(run_dir, config, env)
+    for line in problems:
+        print(f"answer: {line}", file=sys.stderr)
+    if not problems:
+        print("answer: posted on the pull request")
+
+
+def run_request(args: argparse.Namespace, env: Mapping[str, str]) -> RunRequest:
+    """The run the command line asks for; in a Drone pipeline step, completed from the
+    build's environment, where a value given on the command line wins. BadInput when
+    the two cannot make one run."""
+    from ccci.errors import BadInput
+
+    tiers = args.tiers
+    if args.stages is not None:
+        print("warning: --stages is deprecated, use --tiers (a stage is a playbook)",
+              file=sys.stderr)
+        tiers = args.stages
+    if args.quick and tiers is not None:
+        raise BadInput("--quick runs the install and functional tiers only; it cannot be "
+                       "combined with --tiers")
+    build = _drone_build(args, env)
+    quick = bool(args.quick)
+    if build is not None and args.quick is None:
+        quick = build.quick and tiers is None
+        if build.quick and tiers is not None:
+            print("note: CCCI_QUICK=true ignored: --tiers given on the command line wins",
+                  file=sys.stderr)
+    return RunRequest(
+        recipe=args.recipe or (build.recipe if build else ""),
+        ref=args.ref or (build.ref if build else None),
+        tiers=AVAILABLE_TIERS if tiers is None else tiers, keep=args.keep,
+        repo=args.repo, domain=args.domain, inventory=args.inventory, host=args.host,
+        upgrade_from=args.upgrade_from, ingress=args.ingress,
+        extra_domains=tuple(args.extra_domains), quick=quick,
+        ci=build.ci_record() if build else {},
+    )
+
+
+def _drone_build(args: argparse.Namespace, env: Mapping[str, str]) -> DroneBuild | None:
+    """The Drone build of the step with --drone, or without a recipe when DRONE=true; None
+    for a run outside Drone. BadInput without a recipe anywhere."""
+    from ccci.drone_env import from_environment, in_drone
+    from ccci.errors import BadInput
+
+    if not args.drone and (args.recipe or not in_drone(env)):
+        if not args.recipe:
+            raise BadInput("give a recipe, or run in a Drone pipeline step (--drone, "
+                           "with DRONE=true and CCCI_RECIPE set)")
+        return None
+    given = {"CCCI_RECIPE": args.recipe} if args.recipe else {}
+    build = from_environment({**env, **given})
+    if build is None:
+        raise BadInput('--drone: not in a Drone pipeline step (DRONE is not "true")')
+    print(f"Drone build #{build.build_number or '?'}: {build.recipe}"
+          + (f" at {args.ref or build.ref}" if args.ref or build.ref else "")
+          + (f", pull request #{build.pr}" if build.pr else "")
+          + (f" of {build.repo}" if build.repo else "")
+          + (", quick" if build.quick else ""))
+    return build
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -298,12 +414,44 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bridge(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C; exit 2 on a bad config or a port that cannot be bound."""
+    import logging
+
+    from ccci.ci.bridge import serve
+    from ccci.ci.config import load_config
+    from ccci.errors import CcciError
+
+    try:
+        config = load_config(args.config)
+    except CcciError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not config.recipes:
+        print("warning: no recipe enrolled (recipes:): every trigger will be ignored",
+              file=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    def ready(url: str) -> None:
+        print(url, flush=True)
+        print(f"bridge: {config.forge_url} -> Drone {config.drone_url} {config.drone_repo}; "
+              "Ctrl-C to stop", file=sys.stderr)
+
+    try:
+        serve(config, ready)
+    except (OSError, OverflowError) as exc:
+        print(f"error: cannot listen on {config.listen_host}:{config.listen_port}: {exc}",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"run": _run, "check": _check, "config-doc": _config_doc,
                 "check-doc": _check_doc, "lint": _lint, "examples": _examples,
                 "janitor": _janitor, "ls": _ls, "teardown": _teardown,
-                "report": _report, "serve": _serve}
+                "report": _report, "serve": _serve, "bridge": _bridge}
     return handlers[args.command](args)
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 TIERS = ("install", "upgrade", "backup", "restore", "functional", "lint")
+# A quick run (``ccci run --quick``): the tiers a pull request gets fast feedback from.
+# Its level is partial: it never climbs past the upgrade it did not run (L1 at most).
+QUICK_TIERS = ("install", "functional")
 RUNGS: tuple[tuple[str, ...], ...] = (
     ("install",),
     ("upgrade",),

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from ccci.host_slots import HostFull, take_slot
 from ccci.inventory import SwarmHost, choose_host, swarm_hosts
 from ccci.janitor import janitor_pass, registry_host
 from ccci.leases import lease_domain, lease_port, port_bound_locally
-from ccci.levels import TIERS
+from ccci.levels import QUICK_TIERS, TIERS
 from ccci.names import RECIPE_NAME, check_domain, check_recipe_name
 from ccci.progress import Progress
 from ccci.report.dashboard import update_dashboard
@@ -77,6 +77,15 @@ class RunRequest:
     # How the app is reached (ccci.ingress): through the host's proxy, or a published port.
     ingress: str = ingress.TRAEFIK
     extra_domains: tuple[str, ...] = ()
+    # Install and functional only (QUICK_TIERS): fast feedback, a partial level. With the
+    # default tiers, quick selects its own; with any other selection it is refused.
+    quick: bool = False
+    # The CI build the run is part of (ccci.drone_env.DroneBuild.ci_record), recorded.
+    ci: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.quick and self.tiers == AVAILABLE_TIERS:
+            self.tiers = QUICK_TIERS
 
 
 class _Interrupt:
@@ -110,6 +119,11 @@ def _now() -> str:
 
 def check_request(request: RunRequest) -> None:
     """Refuse a tier list that would test nothing or something twice, before anything."""
+    if request.quick and tuple(request.tiers) != QUICK_TIERS:
+        raise BadInput(
+            f"a quick run runs the {' and '.join(QUICK_TIERS)} tiers only; it cannot be "
+            f"combined with a selection of tiers ({', '.join(request.tiers) or 'none'})"
+        )
     if not request.tiers:
         raise BadInput(f"no tier selected; choose among {', '.join(AVAILABLE_TIERS)}")
     unknown = [t for t in request.tiers if t not in AVAILABLE_TIERS]
@@ -149,7 +163,8 @@ class Orchestrator:
 
     def run(self) -> tuple[RunResult, Path]:
         request = self.request
-        result = RunResult(recipe=request.recipe, ref=request.ref, started=_now())
+        result = RunResult(recipe=request.recipe, ref=request.ref, started=_now(),
+                           quick=request.quick, ci=dict(request.ci))
         started = time.monotonic()
         run_id = result.run_id = new_run_id()
         safe_name = request.recipe if RECIPE_NAME.match(request.recipe) else "invalid"
@@ -312,6 +327,9 @@ class Orchestrator:
             f"run {context.run_id}: {context.recipe} at {context.commit[:10]} "
             f"({context.version or 'untagged'}) as {context.domain}"
         )
+        if self.request.quick:
+            self.progress.info(f"quick run: the {' and '.join(QUICK_TIERS)} tiers only; "
+                               "the level it reaches is partial")
         if os.environ.get(SKIP_GENERIC) and "functional" in self.request.tiers:
             loud = os.environ.get("CI", "").lower() == "true"
             self.progress.info(
@@ -606,6 +624,10 @@ def upgrade_details(context: RunContext, record: RunDir) -> dict[str, Any]:
 def summary(result: RunResult) -> str:
     """A few lines for the end of the run."""
     lines = [f"{result.recipe}: level {result.level_text}"]
+    if result.quick:
+        left = [tier for tier in AVAILABLE_TIERS if tier not in QUICK_TIERS]
+        lines.append(f"  quick run: {', '.join(left)} not run; the level is partial "
+                     "(a run without --quick gives the full level)")
     lines += [f"  {role} app: {describe_app(app)}" for role, app in result.apps.items()
               if len(result.apps) > 1]
     tiers = dict(result.tiers)

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ccci.failures import run_kind
-from ccci.levels import level
+from ccci.levels import QUICK_TIERS, level
 from ccci.rundir import RunDir
+
+QUICK_NOTE = f"quick run: partial, {' and '.join(QUICK_TIERS)} only"
 
 
 @dataclass
@@ -61,6 +63,10 @@ class RunResult:
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Whether the two apps were deployed together (ccci.host_room), None with one app.
     side_by_side: bool | None = None
+    # A quick run (levels.QUICK_TIERS only): its level is partial, and its text says so.
+    quick: bool = False
+    # The CI build that ran it (ccci.drone_env: system, build, link, pr, repo, machine).
+    ci: dict[str, Any] = field(default_factory=dict)
 
     @property
     def level(self) -> int:
@@ -74,8 +80,10 @@ class RunResult:
 
     @property
     def level_text(self) -> str:
-        """The level as people read it: "L3, upgrade n/a"."""
-        return ", ".join([f"L{self.level}", *(f"{t} n/a" for t in self.not_applicable)])
+        """The level as people read it: "L3, upgrade n/a"; a quick run's says it is
+        partial: "L1 (quick run: partial, install and functional only)"."""
+        text = ", ".join([f"L{self.level}", *(f"{t} n/a" for t in self.not_applicable)])
+        return f"{text} ({QUICK_NOTE})" if self.quick else text
 
     @property
     def failed_tiers(self) -> list[TierResult]:
@@ -125,6 +133,7 @@ def write_junit(result: RunResult, record: RunDir) -> Path:
     if result.teardown:
         cases["teardown"] = result.teardown
     suite = ET.Element("testsuite", name=f"ccci.{result.recipe}")
+    _suite_properties(suite, result)
     if result.error:
         case = ET.SubElement(suite, "testcase", classname=result.recipe, name="plan")
         ET.SubElement(case, "error", message=result.error.splitlines()[0]).text = result.error
@@ -157,6 +166,18 @@ def write_junit(result: RunResult, record: RunDir) -> Path:
     path = record.junit_path()
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+def _suite_properties(suite: ET.Element, result: RunResult) -> None:
+    """A quick run says so (its level is partial), and a CI build is named: the suite's
+    properties, before its cases. A full run outside CI has none."""
+    found = [("ccci.quick", "true"), ("ccci.level", result.level_text)] if result.quick else []
+    found += [(f"ci.{key}", str(value)) for key, value in result.ci.items()
+              if value is not None]
+    if found:
+        properties = ET.SubElement(suite, "properties")
+        for name, value in found:
+            ET.SubElement(properties, "property", name=name, value=value)
 
 
 def _test_cases(suite: ET.Element, recipe: str, tests: list[dict[str, Any]]) -> None:

@@ -482,3 +482,64 @@ def test_a_redeploy_that_changes_services_is_a_warning_not_a_failure(changes, wa
     if warned:
         assert w601[0]["message"].endswith(
             "s_app: TaskTemplate.ContainerSpec.Image (tasks replaced)")
+
+
+# -- quick runs, and the CI build a run is part of ----------------------------------------
+
+
+DRONE = {"system": "drone", "build": 42, "link": "https://drone.example.org/c/ccci/42",
+         "pr": 7, "repo": "coop-cloud/example-notes", "machine": "ci-1"}
+
+
+def test_a_quick_run_runs_install_and_functional_only_and_its_level_is_partial():
+    runner = ScriptedRunner({})
+    request = RunRequest("example-notes", quick=True)
+    assert request.tiers == ("install", "functional")
+    result, results = _run(request, runner)
+    assert runner.stages == ["install", "functional", "teardown"]  # no upgraded app
+    assert _statuses(results) == {"install": "passed", "functional": "passed"}
+    assert results["quick"] is True and set(results["apps"]) == {"fresh"}
+    # functional passed, but upgrade, backup and restore were not proven: L1, said partial
+    assert results["level"] == 1 and result.exit_code == EXIT_OK
+    assert results["level_text"] == "L1 (quick run: partial, install and functional only)"
+    text = summary(result).splitlines()
+    assert text[0] == ("example-notes: level L1 (quick run: partial, install and "
+                       "functional only)")
+    assert text[1].startswith("  quick run: upgrade, backup, restore, lint not run; the "
+                              "level is partial")
+    junit = (Path(results["run_dir"]) / "junit.xml").read_text()
+    assert '<property name="ccci.quick" value="true" />' in junit
+    assert 'value="L1 (quick run: partial, install and functional only)"' in junit
+    assert "quick" in (Path(results["run_dir"]) / "badge.svg").read_text()
+
+
+def test_a_quick_run_whose_install_fails_is_still_marked_quick():
+    result, results = _run(RunRequest("example-site", quick=True),
+                           ScriptedRunner({"install": "failed"}))
+    assert result.exit_code == EXIT_FAILED and results["quick"] is True
+    assert results["level_text"] == "L0 (quick run: partial, install and functional only)"
+
+
+@pytest.mark.parametrize("tiers", [("install", "upgrade"), ("install",),
+                                   ("functional", "install")])
+def test_quick_with_a_selection_of_tiers_is_refused(tiers):
+    runner = ScriptedRunner({})
+    result, results = _run(RunRequest("example-site", tiers=tiers, quick=True), runner)
+    assert runner.stages == [] and result.exit_code == EXIT_BAD_INPUT
+    assert results["error"] == (
+        "a quick run runs the install and functional tiers only; it cannot be combined "
+        f"with a selection of tiers ({', '.join(tiers)})")
+    assert results["quick"] is True
+
+
+def test_a_full_run_is_not_quick_and_records_the_ci_build_it_is_part_of():
+    _, results = _run(RunRequest("example-site", tiers=("install",)), ScriptedRunner({}))
+    assert results["quick"] is False and results["ci"] == {}
+    assert "quick" not in results["level_text"]
+    assert "<properties>" not in (Path(results["run_dir"]) / "junit.xml").read_text()
+
+    _, results = _run(RunRequest("example-site", tiers=("install",), ci=dict(DRONE)),
+                      ScriptedRunner({}))
+    assert results["ci"] == DRONE
+    junit = (Path(results["run_dir"]) / "junit.xml").read_text()
+    assert '<property name="ci.build" value="42" />' in junit

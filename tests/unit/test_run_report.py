@@ -434,3 +434,50 @@ def test_the_view_keeps_tiers_in_ladder_order(tmp_path):
                                            ("lint", "backup", "install", "restore")})
     names = [row["name"] for row in build_view(run_dir)["tiers"]]
     assert names == ["install", "backup", "restore", "lint", "teardown"]
+
+
+# -- quick runs, and the CI build --------------------------------------------------------
+
+
+QUICK_TEXT = "L1 (quick run: partial, install and functional only)"
+DRONE = {"system": "drone", "build": 42, "link": "https://drone.example.org/coop-cloud/ccci/42",
+         "pr": 7, "repo": "coop-cloud/example-site", "machine": "ci-1"}
+
+
+def test_a_quick_run_says_its_level_is_partial_everywhere(tmp_path):
+    run_dir = scratch_run(
+        tmp_path, quick=True, level=1, level_text=QUICK_TEXT, ci=DRONE,
+        tiers={"install": tier("passed"), "functional": tier("passed")},
+        teardown=tier("passed"))
+    page, _html, summary = report(run_dir)
+
+    assert f"Level {QUICK_TEXT}" in page.text
+    assert ("Quick run: install and functional only; upgrade, backup, restore, lint not "
+            "run, so the level is partial") in page.text
+    assert ">L1 quick</text>" in (run_dir / "badge.svg").read_text()
+    heading, _blank, note = summary.splitlines()[:3]
+    assert heading == ("### ccci: example-site `main` @ `94cdc07c`: **L1 (quick run: "
+                       "partial, install and functional only)**")
+    assert note.startswith("Quick run: install and functional only;")
+    # the Drone build in the header, its address as text: no request leaves the page
+    assert "CI Drone build #42 pull request #7 of coop-cloud/example-site" in page.text
+    assert "https://drone.example.org/coop-cloud/ccci/42 on ci-1" in page.text
+    assert_self_contained(page, run_dir)
+
+
+def test_a_quick_run_without_its_level_text_is_still_marked_partial(tmp_path):
+    run_dir = scratch_run(tmp_path, quick=True, level=0, level_text="",
+                          tiers={"install": tier("failed", "boom")})
+    page, _html, summary = report(run_dir)
+    assert "Level L0 (quick run: partial)" in page.text
+    assert "**L0 (quick run: partial)** (install failed)" in summary.splitlines()[0]
+    assert ">L0 quick</text>" in (run_dir / "badge.svg").read_text()
+
+
+def test_a_full_run_outside_ci_says_neither(tmp_path):
+    run_dir = scratch_run(tmp_path, quick=False, ci={}, level=1, level_text="L1",
+                          tiers={"install": tier("passed")})
+    page, html, summary = report(run_dir)
+    assert "quick" not in page.text.lower() and "<dt>CI</dt>" not in html
+    assert "quick" not in summary.lower()
+    assert ">L1</text>" in (run_dir / "badge.svg").read_text()

@@ -60,12 +60,15 @@ def run_state(results: dict) -> str:
 
 
 def level_badge(results: dict) -> str:
-    """The badge of one run from its results.json: ``ccci | L4`` coloured by level, or
-    the way it ended in grey when it reached no verdict."""
+    """The badge of one run from its results.json: ``ccci | L4`` coloured by level
+    (``L1 quick`` for a quick run's partial level), or the way it ended in grey when it
+    reached no verdict."""
     state = run_state(results)
     if state != "finished":
         return badge_svg("ccci", state, NO_LEVEL_COLOUR)
     level = results.get("level")
     level = level if isinstance(level, int) else None
     text = results.get("level_text") or (f"L{level}" if level is not None else "?")
+    if results.get("quick") is True:  # a partial level: short, and marked
+        text = f"L{level} quick" if level is not None else "quick"
     return badge_svg("ccci", str(text), level_colour(level))

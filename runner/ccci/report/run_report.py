@@ -273,7 +273,25 @@ def header_section(results: dict[str, Any], records: Records) -> dict[str, Any]:
         "finished": when(results.get("finished")),
         "duration": _number(results.get("duration")),
         "exit_code": results.get("exit_code"),
+        "ci": ci_build(results),
     }
+
+
+def ci_build(results: dict[str, Any]) -> dict[str, str] | None:
+    """The CI build that ran the run (results' ``ci``, ccci.drone_env), as text: its
+    number, the pull request and repository, the build's address (shown, not linked: no
+    request leaves the page) and the machine; None outside CI."""
+    ci = _dict(results.get("ci"))
+    if not ci:
+        return None
+    system = str(ci.get("system") or "CI")
+    system = system.capitalize() if system.islower() else system
+    number = f" #{ci['build']}" if ci.get("build") not in (None, "") else ""
+    pr = f"pull request #{ci['pr']}" if ci.get("pr") not in (None, "") else ""
+    repo = str(ci.get("repo") or "")
+    return {"build": f"{system} build{number}",
+            "change": " of ".join(part for part in (pr, repo) if part),
+            "link": str(ci.get("link") or ""), "machine": str(ci.get("machine") or "")}
 
 
 def verdict_section(results: dict[str, Any]) -> dict[str, Any]:
@@ -289,14 +307,34 @@ def verdict_section(results: dict[str, Any]) -> dict[str, Any]:
         "state": state,
         "state_text": _state_text(state, results),
         "level": level,
-        "level_text": results.get("level_text") or (f"L{level}" if level is not None
-                                                    else "no level"),
+        "level_text": _level_text(results, level),
+        "quick": _quick_note(results),
         "failed": failed,
         "error": results.get("error") or "",
         "failure_kind": results.get("failure_kind") or "",
         "badge": Markup(level_badge(results)),  # badge_svg escapes every text it draws
         "tone": _tone(state, failed, results),
     }
+
+
+def _level_text(results: dict[str, Any], level: int | None) -> str:
+    """The level as results.json says it; a quick run's always says it is partial."""
+    text = str(results.get("level_text") or (f"L{level}" if level is not None
+                                             else "no level"))
+    if results.get("quick") is True and "quick" not in text:
+        text += " (quick run: partial)"
+    return text
+
+
+def _quick_note(results: dict[str, Any]) -> str:
+    """What a quick run left out, for the banner; "" for a full run."""
+    if results.get("quick") is not True:
+        return ""
+    asked = [name for name in TIERS if name in _tiers(results)]
+    left = [name for name in TIERS if name not in asked]
+    return (f"Quick run: {' and '.join(asked) or 'no tier'} only; "
+            f"{', '.join(left) or 'nothing'} not run, so the level is partial "
+            "(a full run climbs the whole ladder).")
 
 
 def _state_text(state: str, results: dict[str, Any]) -> str:
@@ -742,6 +780,7 @@ def summary_view(view: dict[str, Any], link: str) -> dict[str, Any]:
     return {
         "heading": _card_heading(header, verdict),
         "state": _card_state(verdict),
+        "quick": md_text(verdict["quick"]),
         "tiers": [{"name": md_text(row["name"]), "app": md_text(row["app"] or "—"),
                    "status": f"{row['icon']} {md_text(row['label'])}",
                    "duration": duration(row["duration"]) if row["duration"] is not None
