@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ccci import ingress, paths
 from ccci.orchestrator import AVAILABLE_TIERS, Orchestrator, RunRequest, summary
 from ccci.report.dashboard import DASHBOARD_DIR
+from ccci.report.run_report import REPORT
 
 if TYPE_CHECKING:
     from ccci.drone_env import DroneBuild
@@ -159,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
     result, path = Orchestrator(request).run()
     print(summary(result))
     print(f"results: {path}")
-    for label, page in (("report", path.with_name("report.html")),
+    for label, page in (("report", path.with_name(REPORT)),
                         ("dashboard", paths.runs_root() / DASHBOARD_DIR / "index.html")):
         if page.is_file():
             print(f"{label}: {page}")

@@ -22,10 +22,10 @@ from typing import Any
 
 from ccci.ci.config import ServiceConfig
 from ccci.ci.forge import STATUS_CONTEXT, ForgeClient, ForgeError, scrub
+from ccci.report.run_report import SUMMARY
+from ccci.rundir import RESULTS
 
 ANSWER_MARKER = "<!-- ccci:answer -->"
-SUMMARY = "summary.md"  # ccci.report.run_report.SUMMARY
-RESULTS = "results.json"
 SHA = re.compile(r"[0-9a-fA-F]{7,64}")
 SLUG = re.compile(r"[^/\s]+/[^/\s]+")
 

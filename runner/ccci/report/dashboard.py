@@ -30,11 +30,11 @@ from markupsafe import Markup
 
 from ccci.report.badge import NO_LEVEL_COLOUR, level_badge, level_colour, run_state
 from ccci.report.render import duration, render
+from ccci.report.run_report import REPORT
 from ccci.rundir import RESULTS
 
 DASHBOARD_DIR = "_dashboard"
 LOCK_NAME = "_dashboard.lock"
-REPORT = "report.html"
 MAX_LEVEL = 5
 RECENT = 10  # runs shown as small squares on the index
 NOTE_CHARS = 160  # a failure's note: the first line of its reason, cut here
