@@ -43,6 +43,7 @@ from ccci.functional.generic import (
 from ccci.functional.plugin import AppSession
 from ccci.hooks import make_ctx
 from ccci.ingress import of_run, reach
+from ccci.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -100,6 +101,11 @@ def ccci(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
                           text=True, env=env, cwd=ROOT, timeout=900, check=False)
 
 
+def run_dirs(runs: Path) -> list[Path]:
+    """The run directories of a runs folder (its dashboard, ``_dashboard``, is none)."""
+    return [p for p in runs.iterdir() if RunDir(p).has_context()] if runs.is_dir() else []
+
+
 @pytest.fixture(scope="module")
 def notes(recipes_dir, tmp_path_factory, docker_client) -> Iterator[Live]:
     runs = tmp_path_factory.mktemp("generic-checks") / "runs"
@@ -107,13 +113,13 @@ def notes(recipes_dir, tmp_path_factory, docker_client) -> Iterator[Live]:
     try:
         proc = ccci(env, "run", "example-notes", "--tiers", "install", "--keep")
         assert proc.returncode == 0, f"the install failed:\n{proc.stdout[-3000:]}{proc.stderr}"
-        [run_dir] = [p for p in runs.iterdir() if p.is_dir()]
+        [run_dir] = run_dirs(runs)
         context = load_run(run_dir)
         config = load_recipe_config(context.recipe, Path(context.config_root))
         yield Live(run_dir, context, make_ctx(context, config, "functional", "local://"))
     finally:
         failed = []
-        for run_dir in runs.iterdir() if runs.is_dir() else []:
+        for run_dir in run_dirs(runs):
             down = ccci(env, "teardown", str(run_dir))
             if down.returncode != 0:
                 failed.append(f"{run_dir}: {down.stdout}{down.stderr}")

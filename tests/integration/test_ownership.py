@@ -60,10 +60,11 @@ def test_a_second_run_with_the_same_domain_leaves_the_first_app_and_its_data(ccc
 def test_five_runs_started_together_get_five_ports_and_all_pass(recipes_dir, tmp_path,
                                                                  docker_client):
     """Direct ingress: each run leases a port of its own (through the proxy none does).
-    The local inventory with room for five (the default ccci_capacity, 2, would queue
-    three of them and their ports would be reused)."""
+    The local inventory with room for all five beside the runs of parallel tests, which
+    share the host's slots (the default ccci_capacity, 2, would queue three of them and
+    their ports would be reused)."""
     local = yaml.safe_load((ROOT / "playbooks" / "inventory" / "local.yml").read_text())
-    local["swarm"]["hosts"]["localhost"]["ccci_capacity"] = 5
+    local["swarm"]["hosts"]["localhost"]["ccci_capacity"] = 10
     inventory = tmp_path / "inventory.yml"
     inventory.write_text(yaml.safe_dump(local))
     env = {**os.environ, "CI": "true", "CCCI_RECIPES_DIR": str(recipes_dir),
