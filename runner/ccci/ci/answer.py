@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ccci.ci.config import ServiceConfig
-from ccci.ci.forge import STATUS_CONTEXT, ForgeClient, ForgeError, scrub
+from ccci.ci.forge import STATUS_CONTEXT, ForgeClient, ForgeError
+from ccci.ci.http_api import scrub
 from ccci.report.run_report import SUMMARY
 from ccci.rundir import RESULTS
 

@@ -23,72 +23,35 @@ from urllib.parse import quote
 
 import requests
 
-from ccci.ci.config import Secret
+from ccci.ci.http_api import ApiClient, ApiError
 
-TIMEOUT = 15.0
 # The commit status context of ccci's runs on a recipe's pull requests.
 STATUS_CONTEXT = "ccci"
 STATUS_STATES = ("pending", "success", "failure", "error", "warning")
 # Permissions that may start a run ("owner": what Gitea reports for a repository's owner).
 WRITE_PERMISSIONS = ("write", "admin", "owner")
-DETAIL_CHARS = 300
 
 
-class ForgeError(Exception):
+class ForgeError(ApiError):
     """A forge call failed: ``status`` is the HTTP status (None: no answer at all)."""
 
-    def __init__(self, method: str, endpoint: str, status: int | None, detail: str) -> None:
-        self.method, self.endpoint, self.status, self.detail = method, endpoint, status, detail
-        where = f"{method} {endpoint}"
-        super().__init__(f"forge: {where}: " + (f"HTTP {status}: {detail}" if status
-                                                 else f"unreachable: {detail}"))
+    SERVICE = "forge"
 
 
 def _part(value: str | int) -> str:
     return quote(str(value), safe="")
 
 
-def scrub(text: str, *secrets: str | None) -> str:
-    """``text`` with every non-empty secret replaced, cut to one short line."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<hidden>")
-    flat = " ".join(text.split())
-    return flat if len(flat) <= DETAIL_CHARS else flat[:DETAIL_CHARS] + "…"
-
-
-class ForgeClient:
+class ForgeClient(ApiClient):
     """Gitea/Forgejo API v1 at ``base_url`` (the forge's root URL) with ``token``."""
 
-    def __init__(self, base_url: str, token: Secret | str, *, timeout: float = TIMEOUT,
-                 session: requests.Session | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._token = token.reveal() if isinstance(token, Secret) else token
-        self.timeout = timeout
-        self._session = session or requests.Session()
+    ERROR = ForgeError
+    AUTH_SCHEME = "token"
+    PREFIX = "/api/v1"
+    EMPTY_OK = True
 
-    def __repr__(self) -> str:
-        return f"ForgeClient({self.base_url!r})"
-
-    def _call(self, method: str, endpoint: str, body: dict[str, Any] | None = None) -> Any:
-        headers = {"Authorization": f"token {self._token}", "Accept": "application/json"}
-        try:
-            response = self._session.request(
-                method, f"{self.base_url}/api/v1{endpoint}", json=body, headers=headers,
-                timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise ForgeError(method, endpoint, None,
-                             scrub(f"{type(exc).__name__}: {exc}", self._token)) from None
-        if not 200 <= response.status_code < 300:
-            raise ForgeError(method, endpoint, response.status_code,
-                             scrub(_message(response), self._token))
-        if response.status_code == 204 or not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise ForgeError(method, endpoint, response.status_code,
-                             "the answer is not JSON") from None
+    def _detail(self, response: requests.Response) -> str:
+        return _message(response)
 
     def permission(self, owner: str, repo: str, user: str) -> str:
         """``user``'s access to the repository: none, read, write, admin or owner.
@@ -120,12 +83,12 @@ class ForgeClient:
     def create_comment(self, owner: str, repo: str, number: int, body: str) -> dict[str, Any]:
         return self._call(
             "POST", f"/repos/{_part(owner)}/{_part(repo)}/issues/{int(number)}/comments",
-            {"body": body}) or {}
+            json={"body": body}) or {}
 
     def edit_comment(self, owner: str, repo: str, comment_id: int, body: str) -> dict[str, Any]:
         return self._call(
             "PATCH", f"/repos/{_part(owner)}/{_part(repo)}/issues/comments/{int(comment_id)}",
-            {"body": body}) or {}
+            json={"body": body}) or {}
 
     def set_status(self, owner: str, repo: str, sha: str, state: str,
                    target_url: str | None = None, description: str = "",
@@ -136,7 +99,7 @@ class ForgeClient:
         body = {"state": state, "target_url": target_url or "",
                 "description": description[:140], "context": context}
         return self._call(
-            "POST", f"/repos/{_part(owner)}/{_part(repo)}/statuses/{_part(sha)}", body) or {}
+            "POST", f"/repos/{_part(owner)}/{_part(repo)}/statuses/{_part(sha)}", json=body) or {}
 
 
 def _message(response: requests.Response) -> str:
