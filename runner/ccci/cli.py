@@ -15,6 +15,7 @@ from ccci.report.run_report import REPORT
 
 if TYPE_CHECKING:
     from ccci.drone_env import DroneBuild
+    from ccci.trust import TrustPolicy
 
 
 def _tiers(text: str) -> tuple[str, ...]:
@@ -123,6 +124,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
              "and DRONE=true. A value given on the command line wins over the environment's",
     )
     run.add_argument("--keep", action="store_true", help="leave the app deployed at the end")
+    run.add_argument(
+        "--trust-repo-code", action="store_true",
+        help="let the recipe repository's own .ccci/ code (hooks.py, tests/) run on this "
+             "machine; without it (or the CI config's trusted_recipes) that code is "
+             "skipped and the run warns (CCCI-W901)",
+    )
     run.add_argument("--repo", help="path of the recipe repository (default: found by name)")
     run.add_argument("--domain", help="app domain (default: <recipe>-<run id>.ccci.test)")
     run.add_argument("--inventory", help="Ansible inventory of the swarm host(s): its group "
@@ -215,15 +222,32 @@ def run_request(args: argparse.Namespace, env: Mapping[str, str]) -> RunRequest:
         if build.quick and tiers is not None:
             print("note: CCCI_QUICK=true ignored: --tiers given on the command line wins",
                   file=sys.stderr)
+    recipe = args.recipe or (build.recipe if build else "")
     return RunRequest(
-        recipe=args.recipe or (build.recipe if build else ""),
+        recipe=recipe,
         ref=args.ref or (build.ref if build else None),
         tiers=AVAILABLE_TIERS if tiers is None else tiers, keep=args.keep,
         repo=args.repo, domain=args.domain, inventory=args.inventory, host=args.host,
         upgrade_from=args.upgrade_from, ingress=args.ingress,
         extra_domains=tuple(args.extra_domains), quick=quick,
         ci=build.ci_record() if build else {},
+        trust=_trust(recipe if args.trust_repo_code else None, env),
+        pull_request=build.pr if build else None,
     )
+
+
+def _trust(flagged: str | None, env: Mapping[str, str]) -> TrustPolicy:
+    """The trust gate's policy: the CI config's ``trusted_recipes`` (when
+    CCCI_SERVICE_CONFIG names one) and the ``flagged`` recipe (``--trust-repo-code``);
+    default deny."""
+    from ccci.ci.config import TRUST, load_config
+    from ccci.trust import policy
+
+    path = env.get(SERVICE_CONFIG_ENV)
+    if not path:
+        return policy(flagged=flagged)
+    config = load_config(path, env, role=TRUST)
+    return policy(listed=config.trusted_recipes, listed_in=path, flagged=flagged)
 
 
 def _drone_build(args: argparse.Namespace, env: Mapping[str, str]) -> DroneBuild | None:

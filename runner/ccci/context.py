@@ -31,6 +31,7 @@ from ccci.leases import lease_port
 from ccci.names import check_domain, check_recipe_name, stack_name
 from ccci.routing import read_routers
 from ccci.rundir import RunDir
+from ccci.trust import DENY, RepoCode, TrustPolicy, decide, skipped_warning
 from ccci.upgrade_path import upgrade_path
 from ccci.versions import sort_versions, tag_findings
 from ccci.worktree import overlay_worktree
@@ -111,10 +112,18 @@ class RunContext:
     created: str = ""
     # Planning's warnings (ccci.findings) for the run's results; errors refuse the run.
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    # What the trust gate decided about the checkout's .ccci/ code (ccci.trust.RepoCode).
+    repo_code: dict[str, Any] = field(default_factory=dict)
 
     @property
     def target(self) -> dict[str, Any]:
         return self.plans[TARGET]
+
+    def recipe_config(self) -> RecipeConfig:
+        """The recipe's CI config as this run uses it: the enrolled folder, plus the
+        repository's .ccci/ hooks when the trust gate let them in."""
+        return load_recipe_config(self.recipe, Path(self.config_root),
+                                  RepoCode.from_dict(self.repo_code).used_folder)
 
     @property
     def first_plan(self) -> str:
@@ -274,7 +283,7 @@ def create_run(
     domain: str | None = None, run_id: str | None = None, run_dir: Path | None = None,
     config_root: Path | None = None, upgrade: bool = False, upgrade_from: int | None = None,
     published_port: int | None = None, ingress_mode: str = ingress.TRAEFIK,
-    extra_domains: Sequence[str] = (),
+    extra_domains: Sequence[str] = (), trust: TrustPolicy = DENY,
 ) -> RunContext:
     """Validate the input, check the recipe out and plan every deploy of the run.
 
@@ -283,24 +292,24 @@ def create_run(
     planned too. ``ingress_mode`` says how the app is reached (``ccci.ingress``); its
     aliases are the CI config's EXTRA_DOMAINS and ``extra_domains``. In direct mode
     ``published_port`` is the port the caller leased for the run's whole life; without
-    one (a manual run) a free one is picked now. BadInput (nothing deployed) for an
-    unsafe or unknown recipe, a missing ref, invalid compose, config or names.
+    one (a manual run) a free one is picked now. ``trust`` says whether the checkout's
+    own ``.ccci/`` code may run (ccci.trust; default deny). BadInput (nothing deployed)
+    for an unsafe or unknown recipe, a missing ref, invalid compose, config or names.
     """
     check_recipe_name(recipe)
     run_id = run_id or new_run_id()
     domain = check_domain(domain or default_domain(recipe, run_id))
     config_root = (config_root or paths.config_root()).resolve()
-    config = load_recipe_config(recipe, config_root)
+    load_recipe_config(recipe, config_root)  # the enrolled config's errors, before cloning
     source = find_recipe_repo(recipe, repo)
     commit = git.resolve_ref(source, ref or "HEAD")
     stamp = datetime.now(UTC)
     run_dir = (run_dir or paths.runs_root() / f"{stamp:%Y%m%d-%H%M%S}-{recipe}-{run_id}").resolve()
+    checkout, changes, repo_code, config = _check_out(
+        recipe, source, commit, run_dir, worktree=ref is None, config_root=config_root,
+        trust=trust)
     aliases = ingress.alias_names(domain, config.get("EXTRA_DOMAINS"), extra_domains)
     reached, port = _plan_ingress(ingress_mode, domain, aliases, run_dir, published_port, run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    checkout = _clone(source, run_dir / "recipe", commit)
-    changes = overlay_worktree(source, checkout) if ref is None else []
     target = make_plan(TARGET, checkout, commit, domain, config, aliases)
     all_tags = git.tags(checkout)
     upgrade = upgrade and "upgrade" not in config.get("EXPECTED_NA")  # n/a: no base to deploy
@@ -323,17 +332,36 @@ def create_run(
         worktree_changes=changes, expected_na=dict(config.get("EXPECTED_NA")),
         versions=[v.tag for v in sort_versions(all_tags)],
         created=stamp.isoformat(timespec="seconds"),
-        warnings=planning_warnings(plans, all_tags),
+        warnings=planning_warnings(plans, all_tags, repo_code),
+        repo_code=repo_code.as_dict(),
     )
     context.save()
     return context
 
 
-def planning_warnings(plans: dict[str, dict[str, Any]], tags: list[str]) -> list[dict[str, Any]]:
-    """Every plan's warnings, each saying its plan, then the tags that are not releases."""
+def _check_out(
+    recipe: str, source: Path, commit: str, run_dir: Path, *, worktree: bool,
+    config_root: Path, trust: TrustPolicy,
+) -> tuple[Path, list[str], RepoCode, RecipeConfig]:
+    """The version under test checked out in the run directory (with the working tree's
+    changes for a run of the working tree), what the trust gate decided about its
+    ``.ccci/`` code, and the CI config with that code when it was let in."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkout = _clone(source, run_dir / "recipe", commit)
+    changes = overlay_worktree(source, checkout) if worktree else []
+    repo_code = decide(recipe, checkout, trust)
+    config = load_recipe_config(recipe, config_root, repo_code.used_folder)
+    return checkout, changes, repo_code, config
+
+
+def planning_warnings(plans: dict[str, dict[str, Any]], tags: list[str],
+                      repo_code: RepoCode | None = None) -> list[dict[str, Any]]:
+    """Every plan's warnings, each saying its plan, the tags that are not releases, then
+    the repository code the trust gate kept out."""
     found = [{**warning, "plan": name} for name, plan in plans.items()
              for warning in plan.get("warnings", [])]
-    return found + [f.as_dict() for f in tag_findings(tags)]
+    skipped = skipped_warning(repo_code) if repo_code else None
+    return found + [f.as_dict() for f in tag_findings(tags)] + ([skipped] if skipped else [])
 
 
 def _plan_tag(

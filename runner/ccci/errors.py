@@ -11,3 +11,8 @@ class CcciError(Exception):
 
 class BadInput(CcciError):
     """The run was refused before anything was deployed."""
+
+
+class Unavailable(CcciError):
+    """Something outside the input was not there (a free slot on the host, the recipe's
+    forge): nothing was deployed, and the same run may pass when retried."""

@@ -110,6 +110,10 @@ RULES: dict[str, Rule] = _rules(
        "The recipe has no functional tests of its own: only the generic checks ran.",
        "Add pytest files as tests/test_*.py in the recipe's CI config folder "
        "(docs/functional-tests.md)."),
+    _w("901", "trust.repo-code-skipped",
+       "The recipe repository's .ccci/ code (hooks, tests) was not run: not approved.",
+       "Approve the recipe in the CI config's trusted_recipes (or --trust-repo-code by "
+       "hand) once you trust whoever can change its repository; else ignore it."),
     _w("401", "tags.not-release",
        "Tags not in the release format <semver>+<upstream>: never upgrade bases.",
        "Ignore them, or tag releases as e.g. 1.2.0+3.4 (the upstream may have suffixes)."),

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
 import subprocess
 from pathlib import Path
 
-from ccci.errors import BadInput, CcciError
+from ccci.errors import BadInput, CcciError, Unavailable
+
+# user:password@ in a remote's URL, kept out of messages
+_USERINFO = re.compile(r"(://)[^/@\s]+@")
+FETCH_TIMEOUT = 300  # seconds; a forge that does not answer is an infrastructure failure
 
 
 def git(repo: Path, *args: str) -> str:
@@ -48,3 +55,64 @@ def tags(repo: Path) -> list[str]:
 def tags_at(repo: Path, commit: str) -> list[str]:
     """Tags that point at ``commit``."""
     return git(repo, "tag", "--points-at", commit).split()
+
+
+def has_commit(repo: Path, ref: str) -> bool:
+    """Whether ``ref`` names a commit of ``repo``."""
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True, check=False,
+    )
+    return proc.returncode == 0 and not ref.startswith("-")
+
+
+def pull_head_ref(number: int) -> str:
+    """Where ``fetch_pull_head`` keeps pull request ``number``'s head."""
+    return f"refs/ccci/pull/{number}"
+
+
+def fetch_pull_head(repo: Path, number: int, commit: str | None, *,
+                    remote: str = "origin") -> bool:
+    """Make the head of pull request ``number`` (Gitea and Forgejo publish it as
+    ``refs/pull/<n>/head``) a commit of ``repo``, kept as ``refs/ccci/pull/<n>``.
+
+    Nothing is fetched when ``commit`` is there already (returns False). Runs on one
+    repository fetch one at a time (a lock file in its git folder), since git refuses a
+    second writer of the same refs. Unavailable when the remote cannot be reached;
+    BadInput when the pull request does not exist or ``commit`` is not its head (it was
+    pushed to since the comment)."""
+    if commit is not None and has_commit(repo, commit):
+        return False
+    if not remote or remote.startswith("-"):
+        raise BadInput(f"invalid git remote {remote!r}")
+    if subprocess.run(["git", "-C", str(repo), "remote", "get-url", remote],
+                      capture_output=True, check=False).returncode != 0:
+        raise BadInput(f"pull request #{number}: the recipe repository {repo} has no "
+                       f"remote {remote!r} to fetch it from")
+    local = pull_head_ref(number)
+    lock_path = Path(git(repo, "rev-parse", "--absolute-git-dir")) / "ccci-fetch.lock"
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(repo), "fetch", "--quiet", "--no-tags", remote,
+                 f"+refs/pull/{number}/head:{local}"],
+                capture_output=True, text=True, check=False, timeout=FETCH_TIMEOUT,
+                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},  # never wait for a password
+            )
+        except subprocess.TimeoutExpired:
+            raise Unavailable(f"fetching pull request #{number} from {remote} of {repo}: "
+                              f"no answer within {FETCH_TIMEOUT} s") from None
+    if proc.returncode != 0:
+        said = _USERINFO.sub(r"\1<credentials>@", proc.stderr.strip())
+        if "couldn't find remote ref" in said:
+            raise BadInput(f"pull request #{number}: {remote} of {repo} has no "
+                           f"refs/pull/{number}/head")
+        raise Unavailable(f"fetching pull request #{number} from {remote} of {repo} "
+                          f"failed: {said}")
+    if commit is not None and not has_commit(repo, commit):
+        head = git(repo, "rev-parse", local)
+        raise BadInput(f"commit {commit} is not in pull request #{number}: its head is "
+                       f"{head[:12]} now (pushed to since the build was asked for?)")
+    return True
+

@@ -31,7 +31,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from ccci import ingress
-from ccci.config import HookCtx, RecipeConfig, Snapshot, load_recipe_config
+from ccci.config import HookCtx, RecipeConfig, Snapshot
 from ccci.context import RunContext, load_run
 from ccci.markers import Marker
 from ccci.rundir import MarkerCheck as MarkerCheckEntry
@@ -362,7 +362,7 @@ def _last_word(outcomes: list[HookOutcome]) -> HookOutcome:
 def has_hook(run_dir: Path, name: str) -> bool:
     """Whether the run's recipe defines hook ``name`` (nothing to call, nothing to reach)."""
     context = load_run(run_dir)
-    return name in load_recipe_config(context.recipe, Path(context.config_root)).hooks
+    return name in context.recipe_config().hooks
 
 
 def run_hook(
@@ -385,7 +385,7 @@ def run_hook(
     failure too (a check hook). ``app_port``: see ``make_ctx``.
     """
     context = load_run(run_dir)
-    config = load_recipe_config(context.recipe, Path(context.config_root))
+    config = context.recipe_config()
     hook = config.hooks.get(name)
     if hook is None:
         return HookOutcome(called=False, ok=True)
@@ -433,7 +433,7 @@ def check_marker(
         return MarkerCheck(seeded=False)
     marker = Marker(**raw)
     context = load_run(run_dir)
-    config = load_recipe_config(context.recipe, Path(context.config_root))
+    config = context.recipe_config()
     ctx = make_ctx(context, config, op, host_spec, app_port=app_port)
     limit, window = hook_limit(config, None), _Window(retry_for, interval)
     while True:

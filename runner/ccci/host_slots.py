@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ccci import paths
-from ccci.errors import CcciError
+from ccci.errors import Unavailable
 from ccci.inventory import SwarmHost
 from ccci.leases import Lease, holder_of
 
@@ -28,7 +28,7 @@ DEFAULT_QUEUE_TIMEOUT = 1200  # seconds a run waits for a slot: CCCI_QUEUE_TIMEO
 POLL = 1.0
 
 
-class HostFull(CcciError):
+class HostFull(Unavailable):
     """Every slot of the host stayed taken for the queue timeout: nothing was deployed."""
 
 

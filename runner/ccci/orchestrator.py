@@ -32,15 +32,16 @@ from ccci.apps import (
     tier_chains,
     upgraded_domain,
 )
-from ccci.context import RunContext, create_run, default_domain, new_run_id
-from ccci.errors import BadInput, CcciError
+from ccci.context import RunContext, create_run, default_domain, find_recipe_repo, new_run_id
+from ccci.errors import BadInput, CcciError, Unavailable
 from ccci.failures import HARNESS, INFRASTRUCTURE, classify_stage
 from ccci.findings import finding
 from ccci.functional.tier import GENERIC_FILE, SKIP_GENERIC
 from ccci.functional.tier import summary as functional_summary
 from ccci.gates import gate
+from ccci.git import fetch_pull_head, pull_head_ref
 from ccci.host_room import room_for_both
-from ccci.host_slots import HostFull, take_slot
+from ccci.host_slots import take_slot
 from ccci.inventory import SwarmHost, choose_host, swarm_hosts
 from ccci.janitor import janitor_pass, registry_host
 from ccci.leases import lease_domain, lease_port, port_bound_locally
@@ -52,6 +53,7 @@ from ccci.report.run_report import write_run_report
 from ccci.results import RunResult, TierResult, write_junit, write_results
 from ccci.routing import router_from_dict
 from ccci.rundir import RunDir
+from ccci.trust import DENY, TrustPolicy
 
 AVAILABLE_TIERS = ("install", "upgrade", "backup", "restore", "functional", "lint")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -82,6 +84,11 @@ class RunRequest:
     quick: bool = False
     # The CI build the run is part of (ccci.drone_env.DroneBuild.ci_record), recorded.
     ci: dict[str, Any] = field(default_factory=dict)
+    # Whether the recipe repository's own .ccci/ code may run here (ccci.trust).
+    trust: TrustPolicy = DENY
+    # The pull request whose head to fetch into the recipe repository first, when the
+    # ref is not there (a Drone build of a !testme); without a ref, its head is tested.
+    pull_request: int | None = None
 
     def __post_init__(self) -> None:
         if self.quick and self.tiers == AVAILABLE_TIERS:
@@ -202,6 +209,8 @@ class Orchestrator:
         check_recipe_name(request.recipe)
         domain = check_domain(request.domain or default_domain(request.recipe, run_id))
         self.host = check_inventory(request.inventory, request.host)
+        if request.pull_request is not None:
+            self._fetch_pull_request(request.pull_request)
         if deploys_anything(request.tiers):  # bad input is refused before any wait
             held.enter_context(take_slot(self.host, run_id, say=self.progress.info,
                                          cancelled=lambda: self.interrupt.requested))
@@ -213,6 +222,16 @@ class Orchestrator:
                                upgrade="upgrade" in request.tiers and upgraded is None)
         self._register(fresh, held)
         return [App(FRESH, fresh)] + ([App(UPGRADED, upgraded)] if upgraded else [])
+
+    def _fetch_pull_request(self, number: int) -> None:
+        """Bring the pull request's head into the recipe repository; without a ref the
+        run tests that head."""
+        request = self.request
+        source = find_recipe_repo(request.recipe, request.repo)
+        if fetch_pull_head(source, number, request.ref):
+            self.progress.info(f"fetched pull request #{number} into {source}")
+        if request.ref is None:
+            request.ref = pull_head_ref(number)
 
     def _plan_upgraded(self, domain: str, run_dir: Path, held: ExitStack
                        ) -> RunContext | None:
@@ -243,6 +262,7 @@ class Orchestrator:
             run_id=run_id, run_dir=run_dir, published_port=port,
             upgrade=upgrade, upgrade_from=request.upgrade_from,
             ingress_mode=request.ingress, extra_domains=request.extra_domains,
+            trust=request.trust,
         )
         return context
 
@@ -294,7 +314,7 @@ class Orchestrator:
         result.run_dir = str(run_dir)
         refused = TierResult("not_run", "run refused before deploy")
         result.tiers = {tier: refused for tier in self.request.tiers}
-        if isinstance(exc, HostFull):  # the host, not the input: the CI may retry
+        if isinstance(exc, Unavailable):  # not the input: the CI may retry
             result.exit_code = EXIT_INFRASTRUCTURE
             first = self.request.tiers[0]
             result.tiers[first] = TierResult("error", str(exc), failure_kind=INFRASTRUCTURE)
@@ -320,6 +340,7 @@ class Orchestrator:
         result.version = context.version
         result.domain = context.domain
         result.stack = context.stack
+        result.repo_code = dict(context.repo_code)
         reached = ingress.Ingress.from_dict(context.host["ingress"])
         result.ingress = {"mode": reached.mode, "base_url": reached.base_url,
                           "names": reached.names}

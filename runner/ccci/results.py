@@ -67,6 +67,8 @@ class RunResult:
     quick: bool = False
     # The CI build that ran it (ccci.drone_env: system, build, link, pr, repo, machine).
     ci: dict[str, Any] = field(default_factory=dict)
+    # The trust gate's decision on the recipe repository's .ccci/ code (ccci.trust).
+    repo_code: dict[str, Any] = field(default_factory=dict)
 
     @property
     def level(self) -> int:

@@ -12,6 +12,12 @@ The file holds what may be read by anyone with access to the machine::
     listen_port: 8810
     recipes:                                   # forge repository -> ccci recipe
       coop-cloud/example-site: example-site
+    trusted_recipes: [example-site]            # may run their repository's .ccci/ code
+
+``trusted_recipes`` is the trust gate's approved list (ccci.trust): recipes whose
+repository's own ``.ccci/`` hooks and tests run on the controller; default none. Like
+``recipes`` it is read from the file only, never from the environment, which a build's
+parameters reach.
 
 Every plain key may be overridden by ``CCCI_<KEY>`` in the environment (e.g.
 ``CCCI_DRONE_URL``). Secrets are never read from the file (a file that names one is
@@ -39,16 +45,17 @@ from ccci.errors import BadInput
 DEFAULT_PORT = 8810
 DEFAULT_BRANCH = "main"
 # Roles: what the configuration is loaded for, hence what it must hold.
-BRIDGE, ANSWER = "bridge", "answer"
+BRIDGE, ANSWER, TRUST = "bridge", "answer", "trust"
 SECRETS = {"forge_token": "CCCI_FORGE_TOKEN", "drone_token": "CCCI_DRONE_TOKEN",
            "webhook_secret": "CCCI_WEBHOOK_SECRET"}
 PLAIN_KEYS = ("forge_url", "drone_url", "drone_repo", "drone_branch", "forge_user",
               "report_base_url", "listen_host", "listen_port", "allow_non_loopback")
-FILE_KEYS = (*PLAIN_KEYS, "recipes")
+FILE_KEYS = (*PLAIN_KEYS, "recipes", "trusted_recipes")
 REQUIRED = {
     BRIDGE: ("forge_url", "drone_url", "drone_repo", "forge_token", "drone_token",
              "webhook_secret"),
     ANSWER: ("forge_url", "forge_token"),
+    TRUST: (),
 }
 
 
@@ -84,6 +91,7 @@ class ServiceConfig:
     drone_repo: str = ""
     drone_branch: str = DEFAULT_BRANCH
     recipes: Mapping[str, str] = field(default_factory=dict)
+    trusted_recipes: frozenset[str] = frozenset()
     report_base_url: str | None = None
     forge_user: str | None = None
     listen_host: str = "127.0.0.1"
@@ -183,6 +191,7 @@ def _build(values: dict[str, Any]) -> ServiceConfig:
         drone_repo=_slug(values.get("drone_repo"), "drone_repo", required=False),
         drone_branch=_text(values, "drone_branch") or DEFAULT_BRANCH,
         recipes=_recipes(values.get("recipes")),
+        trusted_recipes=_recipe_names(values.get("trusted_recipes"), "trusted_recipes"),
         report_base_url=_url(values, "report_base_url") or None,
         forge_user=_text(values, "forge_user") or None,
         listen_host=_text(values, "listen_host") or "127.0.0.1",
@@ -247,6 +256,15 @@ def _recipes(value: Any) -> dict[str, str]:
             raise BadInput(f"bridge config: recipes: {name} needs a recipe name")
         recipes[name.lower()] = recipe.strip()
     return recipes
+
+
+def _recipe_names(value: Any, key: str) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip()
+                                              for v in value):
+        raise BadInput(f"bridge config: {key} must be a list of ccci recipe names")
+    return frozenset(v.strip() for v in value)
 
 
 def _port(value: Any) -> int:

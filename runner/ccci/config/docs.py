@@ -17,6 +17,16 @@ An enrolled recipe's CI config lives in `recipes/<name>/`:
 - `compose.ccci.yml`: an overlay added to the recipe's compose files in CI;
 - `tests/test_*.py`: functional tests.
 
+A recipe repository may also carry CI code of its own, in `.ccci/` at its root:
+`.ccci/hooks.py` (hooks and keys, as above) and `.ccci/tests/test_*.py`, which then
+change with the recipe and are tested in its pull requests. That code runs on the
+controller, so it runs only for recipes an operator approved (the trust gate): the CI
+service config's `trusted_recipes`, or `ccci run --trust-repo-code` by hand. Otherwise
+it is skipped and the run warns (CCCI-W901), saying why. When it runs it joins
+`recipes/<name>/`: its tests run after the enrolled ones, and a key set in both places
+is refused. The compose files always deploy: they run on the swarm host, not the
+controller.
+
 Everything is validated before anything deploys: an unknown key, a wrong type, a
 callable where a value belongs (or the reverse) and a hook with the wrong
 parameters each stop the run with a message naming the file and the key.

@@ -1,5 +1,8 @@
 """Loading and validating ``recipes/<name>/meta.yml`` and ``hooks.py``.
 
+A recipe repository's own ``.ccci/hooks.py`` joins them when the trust gate let it in
+(``ccci.trust``); a key may be set in one place only.
+
 Everything is checked at load time, before any deploy, and each problem is one
 error naming the recipe, the file and the key: a typo in a hook name must not
 silently turn a tier green by never running the hook.
@@ -44,6 +47,10 @@ class RecipeConfig:
     folder: Path | None
     values: Mapping[str, Any] = field(default_factory=dict)
     hooks: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    # The recipe repository's .ccci/ folder, when its code was let in (ccci.trust).
+    repo_folder: Path | None = None
+    # The names set by the repository's .ccci/hooks.py (the rest come from ``folder``).
+    repo_names: frozenset[str] = frozenset()
 
     def get(self, name: str) -> Any:
         """A key's value, or its registry default."""
@@ -59,8 +66,19 @@ class RecipeConfig:
 
     @property
     def hooks_file(self) -> Path | None:
-        """Where callables come from; messages about them name this file."""
+        """The enrolled hooks file; messages about its callables name it."""
         return self.folder / "hooks.py" if self.folder else None
+
+    def file_of(self, name: str) -> Path | None:
+        """The hooks file ``name`` comes from: the repository's or the enrolled one."""
+        if name in self.repo_names and self.repo_folder is not None:
+            return self.repo_folder / "hooks.py"
+        return self.hooks_file
+
+    def test_folders(self) -> list[Path]:
+        """Where the recipe's own functional tests are: ``tests/`` of the enrolled
+        folder, then of the repository's ``.ccci/`` when its code was let in."""
+        return [f / "tests" for f in (self.folder, self.repo_folder) if f is not None]
 
     def resolved(self) -> dict[str, Any]:
         """Every declarative key with its value or default (callables left as they are)."""
@@ -137,7 +155,7 @@ def call_value(config: RecipeConfig, name: str, ctx: Any) -> Any:
     ConfigError naming the recipe, hooks.py and its line, so the run is refused with
     a results.json instead of ending in a traceback.
     """
-    key, func, where = REGISTRY[name], config.get(name), config.hooks_file
+    key, func, where = REGISTRY[name], config.get(name), config.file_of(name)
     try:
         value = func(ctx)
     except KeyboardInterrupt:
@@ -176,13 +194,14 @@ def _load_meta(recipe: str, path: Path, problems: list[str]) -> dict[str, Any]:
     return values
 
 
-def _import_hooks(recipe: str, path: Path, problems: list[str]) -> ModuleType | None:
+def _import_hooks(recipe: str, path: Path, problems: list[str], *,
+                  suffix: str = "") -> ModuleType | None:
     """hooks.py as a module, or None with the reason appended to ``problems``.
 
     Importing runs the recipe's code: anything it raises, sys.exit() included, is a
     problem of the recipe, never a silent exit of ccci.
     """
-    module_name = f"ccci_recipe_hooks_{recipe.replace('-', '_')}"
+    module_name = f"ccci_recipe_hooks_{recipe.replace('-', '_')}{suffix}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -214,12 +233,12 @@ def _public_names(module: ModuleType) -> Iterator[tuple[str, Any]]:
 
 
 def _load_hooks(
-    recipe: str, path: Path, problems: list[str]
+    recipe: str, path: Path, problems: list[str], *, suffix: str = ""
 ) -> tuple[dict[str, Any], dict[str, Callable[..., Any]]]:
     """hooks.py's valid values and hooks; each problem is appended to ``problems``."""
     values: dict[str, Any] = {}
     hooks: dict[str, Callable[..., Any]] = {}
-    module = _import_hooks(recipe, path, problems)
+    module = _import_hooks(recipe, path, problems, suffix=suffix)
     for name, obj in _public_names(module) if module else ():
         if name not in REGISTRY:
             problems.append(
@@ -237,30 +256,49 @@ def _load_hooks(
     return values, hooks
 
 
-def load_recipe_config(recipe: str, config_root: Path) -> RecipeConfig:
-    """Load ``config_root/<recipe>/``; a recipe without a folder gets the defaults.
+def load_recipe_config(recipe: str, config_root: Path,
+                       repo_folder: Path | None = None) -> RecipeConfig:
+    """Load ``config_root/<recipe>/`` and, when given, the hooks of ``repo_folder`` (the
+    recipe repository's ``.ccci/``, which the trust gate let in); a recipe without
+    either gets the defaults.
 
-    Both files are read in full before failing, so one ConfigError lists every
+    Every file is read in full before failing, so one ConfigError lists every
     problem found.
     """
     folder = config_root / recipe
-    if not folder.is_dir():
-        return RecipeConfig(recipe=recipe, folder=None)
     problems: list[str] = []
-    meta, hooks_file = folder / "meta.yml", folder / "hooks.py"
-    values = _load_meta(recipe, meta, problems) if meta.is_file() else {}
-    hook_values, hooks = (
-        _load_hooks(recipe, hooks_file, problems) if hooks_file.is_file() else ({}, {})
-    )
-    problems += [
-        f"{recipe}: {folder}: {name} is set in both meta.yml and hooks.py; keep one"
-        for name in hook_values if name in values
-    ]
+    values: dict[str, Any] = {}
+    hooks: dict[str, Callable[..., Any]] = {}
+    if folder.is_dir():
+        meta, hooks_file = folder / "meta.yml", folder / "hooks.py"
+        values = _load_meta(recipe, meta, problems) if meta.is_file() else {}
+        hook_values, hooks = (
+            _load_hooks(recipe, hooks_file, problems) if hooks_file.is_file() else ({}, {})
+        )
+        problems += [
+            f"{recipe}: {folder}: {name} is set in both meta.yml and hooks.py; keep one"
+            for name in hook_values if name in values
+        ]
+        values.update(hook_values)
+    repo_names: set[str] = set()
+    repo_hooks = repo_folder / "hooks.py" if repo_folder is not None else None
+    if repo_hooks is not None and repo_hooks.is_file():
+        repo_values, repo_own = _load_hooks(recipe, repo_hooks, problems, suffix="_repo")
+        repo_names = {*repo_values, *repo_own}
+        problems += [
+            f"{recipe}: {name} is set in both {folder} and the recipe repository's "
+            f"{repo_hooks}; keep one" for name in sorted(repo_names)
+            if name in values or name in hooks
+        ]
+        values.update(repo_values)
+        hooks.update(repo_own)
     if problems:
         raise ConfigError(problems)
     return RecipeConfig(
         recipe=recipe,
-        folder=folder,
-        values=MappingProxyType({**values, **hook_values}),
+        folder=folder if folder.is_dir() else None,
+        values=MappingProxyType(values),
         hooks=MappingProxyType(hooks),
+        repo_folder=repo_folder,
+        repo_names=frozenset(repo_names),
     )

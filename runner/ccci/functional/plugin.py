@@ -38,7 +38,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from ccci import ingress
-from ccci.config import HookCtx, RecipeConfig, load_recipe_config
+from ccci.config import HookCtx, RecipeConfig
 from ccci.containers import container_host
 from ccci.context import RunContext, load_run
 from ccci.errors import CcciError
@@ -446,7 +446,7 @@ def run_context(pytestconfig: pytest.Config) -> RunContext:
 @pytest.fixture(scope="session")
 def recipe_config(run_context: RunContext) -> RecipeConfig:
     """The recipe's CI config (``.get(KEY)``, ``.resolved()``, ``.hooks``)."""
-    return load_recipe_config(run_context.recipe, Path(run_context.config_root))
+    return run_context.recipe_config()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ccci.config import RecipeConfig, load_recipe_config
+from ccci.config import RecipeConfig
 from ccci.context import load_run
 from ccci.ingress import Ingress
 from ccci.rundir import RunDir
@@ -40,9 +40,10 @@ class Verdict:
 
 
 def recipe_test_files(config: RecipeConfig) -> list[Path]:
-    """The recipe's own suite: ``tests/test_*.py`` in its CI config folder."""
-    folder = config.folder / "tests" if config.folder else None
-    return sorted(folder.glob("test_*.py")) if folder and folder.is_dir() else []
+    """The recipe's own suite: ``tests/test_*.py`` in its CI config folder, and in its
+    repository's ``.ccci/`` when the trust gate let that in."""
+    return [file for folder in config.test_folders() if folder.is_dir()
+            for file in sorted(folder.glob("test_*.py"))]
 
 
 def run_functional(run_dir: Path, *, host_spec: str = "local://",
@@ -53,7 +54,7 @@ def run_functional(run_dir: Path, *, host_spec: str = "local://",
     from ccci.functional.session import run_suite
 
     context = load_run(run_dir)
-    config = load_recipe_config(context.recipe, Path(context.config_root))
+    config = context.recipe_config()
     skip_generic = bool(os.environ.get(SKIP_GENERIC))
     own = [] if generic_only else recipe_test_files(config)
     files = ([] if skip_generic else [GENERIC_FILE]) + own

@@ -63,6 +63,9 @@ CARD_REASON = 4_000
 CARD_HINT = 1_000
 CARD_LINE = 300
 CARD_TESTS = 10
+# Findings a pull request's reader must see on the card itself, not only counted:
+# the maintainer's own CI code (ccci.trust) that the run did not run.
+CARD_FINDINGS = frozenset({"trust.repo-code-skipped"})
 
 STATUS_ICONS = {"passed": "✅", "failed": "❌", "error": "⛔", "timeout": "⏱️",
                 "skipped": "⏭️", "not_run": "⚪"}
@@ -274,7 +277,20 @@ def header_section(results: dict[str, Any], records: Records) -> dict[str, Any]:
         "duration": _number(results.get("duration")),
         "exit_code": results.get("exit_code"),
         "ci": ci_build(results),
+        "repo_code": repo_code_line(results),
     }
+
+
+def repo_code_line(results: dict[str, Any]) -> str:
+    """What became of the recipe repository's own CI code (ccci.trust), for the header;
+    "" when it had none."""
+    repo = _dict(results.get("repo_code"))
+    files = [str(f) for f in _list(repo.get("files"))]
+    if repo.get("state") not in ("used", "skipped") or not files:
+        return ""
+    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    verb = "ran" if repo["state"] == "used" else "not run"
+    return cut(f"{verb}: {shown} ({repo.get('reason') or ''})", CARD_REASON)
 
 
 def ci_build(results: dict[str, Any]) -> dict[str, str] | None:
@@ -674,6 +690,7 @@ def _finding_row(source: str, finding: dict[str, Any]) -> dict[str, Any]:
         "severity": severity,
         "severity_class": "failed" if severity == "error" else "warning",
         "code": str(finding.get("code") or ""),
+        "rule": str(finding.get("rule") or ""),
         "message": str(finding.get("message") or ""),
         "where": where,
         "plan": str(finding.get("plan") or ""),
@@ -794,6 +811,8 @@ def summary_view(view: dict[str, Any], link: str) -> dict[str, Any]:
         "failing": [_card_test(app if len(view["functional"]) > 1 else "", test)
                     for app, test in failing[:CARD_TESTS]],
         "more_failing": max(0, len(failing) - CARD_TESTS),
+        "notices": [md_text(cut(f"{row['code']}: {row['message']}", CARD_REASON))
+                    for row in view["findings"]["rows"] if row["rule"] in CARD_FINDINGS],
         "footer": footer,
     }
 

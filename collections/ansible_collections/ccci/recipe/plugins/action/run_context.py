@@ -12,12 +12,12 @@ from ansible_collections.ccci.recipe.plugins.module_utils.controller import ccci
 
 IMPORT_ERROR = ""
 try:
-    from ccci.config import load_recipe_config
     from ccci.config.registry import role_vars
     from ccci.context import create_run, load_run
     from ccci.errors import CcciError
     from ccci.gates import gate
     from ccci.rundir import RunDir
+    from ccci.trust import DENY, policy
 except ImportError as exc:  # pragma: no cover - reported at run time
     create_run = None
     IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
@@ -38,6 +38,8 @@ def _context(args: dict):
         upgrade_from=int(args["upgrade_from"]) if args.get("upgrade_from") else None,
         ingress_mode=args.get("ingress") or "traefik",
         extra_domains=list(args.get("extra_domains") or []),
+        trust=policy(flagged=args["recipe"]) if boolean(args.get("trust_repo_code", False))
+        else DENY,
     )
     return context, True
 
@@ -48,7 +50,7 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(
         ("run_dir", "recipe", "ref", "repo", "domain", "config_root", "upgrade",
-         "upgrade_from", "tier", "ingress", "extra_domains")
+         "upgrade_from", "tier", "ingress", "extra_domains", "trust_repo_code")
     )
 
     def run(self, tmp=None, task_vars=None):
@@ -58,7 +60,7 @@ class ActionModule(ActionBase):
         args = self._task.args
         try:
             context, created = _context(args)
-            config = load_recipe_config(context.recipe, Path(context.config_root))
+            config = context.recipe_config()
             closed = gate(args["tier"], context, RunDir(context.run_dir)) if args.get("tier") \
                 else None
         except CcciError as exc:

@@ -65,6 +65,13 @@ options:
     type: list
     elements: str
     default: []
+  trust_repo_code:
+    description:
+      - For a new run, let the code in the recipe repository's C(.ccci/) folder
+        (C(hooks.py), C(tests/)) run on the controller, with the controller's rights.
+        Without it that code is skipped and the run warns (CCCI-W901).
+    type: bool
+    default: false
 requirements:
   - the ccci Python package on the controller
 """
