@@ -7,6 +7,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -99,6 +100,41 @@ def test_a_throwaway_stack_of_a_test_is_removed_whole(docker_client, tmp_path):
     selector = {"label": f"com.docker.stack.namespace={stack}"}
     assert docker_client.services.list(filters=selector) == []
     assert docker_client.networks.list(filters=selector) == []
+
+
+def test_a_teardown_kills_what_would_sit_out_its_stop_grace_period(docker_client, tmp_path):
+    """Nothing of a run is kept, so its containers are killed: a service that ignores
+    SIGTERM with a 300 s stop grace period goes at once, with its volume. (The bound is
+    a fifth of that period: the test proves no wait, it does not time the teardown.)"""
+    stack = f"cccitw_{secrets.token_hex(4)}"
+    selector = {"label": f"com.docker.stack.namespace={stack}"}
+    deploy_stack(stack, STUBBORN, tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while not docker_client.containers.list(filters=selector):
+            assert time.monotonic() < deadline, "the stubborn service never started"
+            time.sleep(0.5)
+    finally:
+        started = time.monotonic()
+        remove_stack(stack)
+        took = time.monotonic() - started
+    assert took < 60, f"the teardown took {took:.1f} s: it waited for the grace period"
+    assert docker_client.containers.list(all=True, filters=selector) == []
+    assert docker_client.volumes.list(filters=selector) == []
+
+
+STUBBORN = """
+version: "3.8"
+services:
+  stubborn:
+    image: ccci-example/base:bookworm
+    command: ["sh", "-c", "trap '' TERM INT; while :; do sleep 1; done"]
+    stop_grace_period: 300s
+    volumes:
+      - data:/data
+volumes:
+  data:
+"""
 
 
 THROWAWAY = """

@@ -18,9 +18,12 @@ description:
     stack's default network cannot be labelled). The run owns the stack when some of
     its labelled objects carry the run's label and none carries another run's. Objects
     of other runs, and a stack the run does not own, are never touched.
-  - With O(state=absent) removes them in dependency order (services, then containers
-    once swarm has stopped them, then volumes, secrets, configs, networks) and reports
-    whatever is still left as RV(remaining).
+  - With O(state=absent) removes them in dependency order (services, then containers,
+    then volumes, secrets, configs, networks) and reports whatever is still left as
+    RV(remaining). Nothing of the run is kept, so its containers are killed rather than
+    stopped (no wait for a stop grace period), and removed by force as they show up.
+  - With O(state=absent) also removes the host O(paths) of the run (its folder, its
+    restic repository), in the same call.
 version_added: 0.1.0
 author: ccci developers (!UNKNOWN)
 options:
@@ -50,6 +53,13 @@ options:
     description: With O(state=absent), fail when anything is left afterwards.
     type: bool
     default: true
+  paths:
+    description: With O(state=absent), absolute host paths of the run (files or
+      folders) to remove too; a missing one is fine. C(/) and paths with C(..) are
+      refused.
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - ccci.recipe.docker
   - ansible.builtin.action_common_attributes
@@ -69,6 +79,8 @@ EXAMPLES = r"""
     run_id: "{{ context_run.run_id }}"
     stack: "{{ context_run.stack }}"
     state: absent
+    paths:
+      - "{{ context_run.host.workdir }}"
 """
 
 RETURN = r"""
@@ -81,7 +93,8 @@ removed:
   returned: when O(state=absent)
   type: dict
 remaining:
-  description: Objects still present after removal, by kind (empty lists when clean).
+  description: Objects still present after removal, by kind (empty lists when clean);
+    with O(paths), also C(paths), the ones still on the host.
   returned: always
   type: dict
 namespace:
@@ -95,6 +108,9 @@ stack_owned:
   type: bool
 """
 
+import contextlib
+import os
+import shutil
 import time
 from typing import Any
 
@@ -118,13 +134,17 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "timeout": {"type": "int", "default": 120},
     "fail_on_residue": {"type": "bool", "default": True},
+    "paths": {"type": "list", "elements": "path", "default": []},
     **DOCKER_ARGS,
 }
 
 # Swarm deletes networks asynchronously: seconds a removed object gets to go.
 RESIDUE_GRACE = 15
-# Seconds without any container of the run before its containers count as gone.
-QUIET = 2
+# Seconds without any container of the run before its containers count as gone: a
+# task's container may still appear just after its service went (the agent was
+# starting it); one later still is met by the volume retry and the second pass.
+QUIET = 0.5
+POLL = 0.2
 
 
 def _name(obj: Any) -> str:
@@ -174,10 +194,20 @@ def _remove(obj: Any, kind: str) -> None:
         pass
 
 
-def _remove_retrying(obj: Any, kind: str) -> str | None:
+def _kill(containers: list[Any]) -> None:
+    """SIGKILL each container: its data is discarded, so its stop grace period (which
+    swarm's agent honours once the service is gone) is not worth waiting for. A kill
+    cuts short a stop the agent has begun, which a forced removal would wait for."""
+    for container in containers:
+        with contextlib.suppress(NotFound, APIError):  # not running, or gone already
+            container.kill()
+
+
+def _remove_retrying(client: Any, selectors: list[str], obj: Any, kind: str) -> str | None:
     """Remove ``obj``; the error once retries are spent, else None.
 
-    Volumes and networks stay in use for a moment after their containers go.
+    Volumes and networks stay in use for a moment after their containers go; a
+    container that appeared late is removed by force before the next try.
     """
     for attempt in range(10):
         try:
@@ -186,17 +216,22 @@ def _remove_retrying(obj: Any, kind: str) -> str | None:
         except APIError as exc:
             if attempt == 9:
                 return f"{kind[:-1]} {_name(obj)}: {exc.explanation}"
-            time.sleep(1)
+            late = collect(client, selectors)["containers"]
+            _kill(late)
+            for container in late:
+                with contextlib.suppress(APIError):
+                    _remove(container, "containers")
+            time.sleep(0.5)
     return None
 
 
 def _clear_containers(client: Any, selectors: list[str], timeout: int) -> list[str]:
-    """Remove the run's containers until none has appeared for a while.
+    """Kill and remove the run's containers until none has appeared for ``QUIET`` s.
 
     Once its services are gone swarm stops and deletes their task containers on its
-    own schedule; under load a task's container can still be created or linger
-    seconds later. The run's data is discarded anyway, so containers are removed by
-    force as they show up, until the run has had none for ``QUIET`` seconds.
+    own schedule, each after its stop grace period; under load a task's container can
+    still be created a moment later. The run's data is discarded anyway, so containers
+    are killed and removed by force as they show up.
     """
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
@@ -205,6 +240,7 @@ def _clear_containers(client: Any, selectors: list[str], timeout: int) -> list[s
         found = collect(client, selectors)["containers"]
         if found:
             quiet_since = None
+            _kill(found)
             for container in found:
                 try:
                     _remove(container, "containers")
@@ -215,7 +251,7 @@ def _clear_containers(client: Any, selectors: list[str], timeout: int) -> list[s
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= QUIET:
             break
-        time.sleep(0.5)
+        time.sleep(POLL)
     return sorted(removed)
 
 
@@ -225,13 +261,14 @@ def remove_all(
     """Remove in dependency order; return what was removed and errors met."""
     removed: dict[str, list[str]] = {kind: [] for kind in KINDS}
     errors: list[str] = []
-    for service in collect(client, selectors)["services"]:
+    services = collect(client, selectors)["services"]
+    for service in services:
         _remove(service, "services")
         removed["services"].append(_name(service))
     removed["containers"] = _clear_containers(client, selectors, timeout)
     for kind in KINDS[2:]:
         for obj in collect(client, selectors)[kind]:
-            error = _remove_retrying(obj, kind)
+            error = _remove_retrying(client, selectors, obj, kind)
             if error:
                 errors.append(error)
             else:
@@ -239,12 +276,38 @@ def remove_all(
     return removed, errors
 
 
+def safe_paths(paths: list[str]) -> list[str]:
+    """The host paths to remove, or ValueError naming one that must never be."""
+    for path in paths:
+        norm = os.path.normpath(path)
+        if not os.path.isabs(path) or not norm.strip("/") or ".." in path.split("/"):
+            raise ValueError(f"refusing to remove {path!r}: an absolute path below / "
+                             "without '..' is needed")
+    return paths
+
+
+def remove_paths(paths: list[str]) -> tuple[list[str], list[str]]:
+    """Remove each host path (folder or file); what was removed, and what is left."""
+    removed = []
+    for path in paths:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        elif os.path.lexists(path):
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed, [p for p in paths if os.path.lexists(p)]
+
+
 def remaining_after(client: Any, selectors: list[str]) -> dict[str, list[str]]:
     """What is left, given swarm a moment to finish asynchronous removals."""
     deadline = time.monotonic() + RESIDUE_GRACE
     remaining = names(collect(client, selectors))
     while any(remaining.values()) and time.monotonic() < deadline:
-        time.sleep(0.5)
+        time.sleep(POLL)
         remaining = names(collect(client, selectors))
     return remaining
 
@@ -263,12 +326,31 @@ def namespace_of(client: Any, run_id: str, stack: str) -> tuple[dict[str, list[s
     return names(found), owners == {run_id}
 
 
+def _removal(client: Any, selectors: list[str], timeout: int
+             ) -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
+    """Remove the run's objects, and once more when a container of the run is left
+    after the first pass (its service's agent created it late, and it brings its volume
+    back): removed, remaining, errors."""
+    removed, errors = remove_all(client, selectors, timeout)
+    remaining = remaining_after(client, selectors)
+    if remaining["containers"]:
+        again, errors = remove_all(client, selectors, timeout)
+        for kind, objs in again.items():
+            removed[kind] = sorted({*removed[kind], *objs})
+        remaining = remaining_after(client, selectors)
+    return removed, remaining, errors
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     require_docker(module)
     params = module.params
     if not params["run_id"].strip():
         module.fail_json(msg="run_id must not be empty")
+    try:
+        paths = safe_paths(params["paths"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     selectors = [labels.selector(labels.RUN, params["run_id"])]
     extra: dict[str, Any] = {}
     try:
@@ -282,10 +364,11 @@ def main() -> None:
         found = names(collect(client, selectors))
         if params["state"] == "present" or module.check_mode:
             module.exit_json(changed=False, found=found, remaining=found, **extra)
-        removed, errors = remove_all(client, selectors, params["timeout"])
-        remaining = remaining_after(client, selectors)
+        removed, remaining, errors = _removal(client, selectors, params["timeout"])
     except DockerException as exc:
         module.fail_json(msg=f"Docker API error: {exc}")
+    if paths:
+        removed["paths"], remaining["paths"] = remove_paths(paths)
     changed = any(removed.values())
     result = {"changed": changed, "found": found, "removed": removed, "remaining": remaining,
               **extra}
