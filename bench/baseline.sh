@@ -640,6 +640,22 @@ restore() {  # role
 }
 
 # ------------------------------------------------------------------ the two apps
+# The install tier of one app: its first deploy, convergence at the planned version,
+# the check; each a phase of its own.
+install_and_check() {  # role checkout version
+  local role=$1 t
+  now; t=$NOW
+  pre_install "$role"
+  deploy "$role" "$2" install
+  phase "$role" deploy "$t"
+  now; t=$NOW
+  converge_version "$role" "$DEPLOY_STARTED" "$3"
+  phase "$role" converge "$t"
+  now; t=$NOW
+  check "$role"
+  phase "$role" check "$t"
+}
+
 fresh_chain() {
   local role=fresh t checkout=${DIR[fresh]}/recipe version before after changed
   now; t=$NOW
@@ -647,16 +663,7 @@ fresh_chain() {
   plan_deploy "$role" "$checkout"
   version=$(version_of "$checkout")
   phase "$role" plan "$t"
-  now; t=$NOW
-  pre_install "$role"
-  deploy "$role" "$checkout" install
-  phase "$role" deploy "$t"
-  now; t=$NOW
-  converge_version "$role" "$DEPLOY_STARTED" "$version"
-  phase "$role" converge "$t"
-  now; t=$NOW
-  check "$role"
-  phase "$role" check "$t"
+  install_and_check "$role" "$checkout" "$version"
   # Idempotence (playbooks/tasks/idempotence.yml): what the second deploy changed.
   now; t=$NOW
   before=$(revisions "$role")
@@ -701,16 +708,7 @@ upgraded_chain() {
   plan_deploy "$role" "$base_dir"
   plan_deploy "$role" "$target_dir"
   phase "$role" plan "$t"
-  now; t=$NOW
-  pre_install "$role"
-  deploy "$role" "$base_dir" install
-  phase "$role" deploy "$t"
-  now; t=$NOW
-  converge_version "$role" "$DEPLOY_STARTED" "$BASE"
-  phase "$role" converge "$t"
-  now; t=$NOW
-  check "$role"
-  phase "$role" check "$t"
+  install_and_check "$role" "$base_dir" "$BASE"
   now; t=$NOW
   seed_marker "$role" upgrade
   deploy "$role" "$target_dir" upgrade
