@@ -300,7 +300,6 @@ def create_run(
     run_id = run_id or new_run_id()
     domain = check_domain(domain or default_domain(recipe, run_id))
     config_root = (config_root or paths.config_root()).resolve()
-    load_recipe_config(recipe, config_root)  # the enrolled config's errors, before cloning
     source = find_recipe_repo(recipe, repo)
     commit = git.resolve_ref(source, ref or "HEAD")
     stamp = datetime.now(UTC)

@@ -25,17 +25,23 @@ def git(repo: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
-def resolve_ref(repo: Path, ref: str) -> str:
-    """The commit ``ref`` names in ``repo``; BadInput when there is none."""
-    if ref.startswith("-"):
-        raise BadInput(f"invalid ref {ref!r}")
+def _commit_of(repo: Path, ref: str) -> str | None:
+    """The commit ``ref`` names in ``repo``, None when there is none."""
     proc = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
         capture_output=True, text=True, check=False,
     )
-    if proc.returncode != 0:
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def resolve_ref(repo: Path, ref: str) -> str:
+    """The commit ``ref`` names in ``repo``; BadInput when there is none."""
+    if ref.startswith("-"):
+        raise BadInput(f"invalid ref {ref!r}")
+    commit = _commit_of(repo, ref)
+    if commit is None:
         raise BadInput(f"ref {ref!r} does not exist in the recipe repository {repo}")
-    return proc.stdout.strip()
+    return commit
 
 
 def clone_at(source: Path | str, dest: Path, commit: str) -> None:
@@ -59,11 +65,7 @@ def tags_at(repo: Path, commit: str) -> list[str]:
 
 def has_commit(repo: Path, ref: str) -> bool:
     """Whether ``ref`` names a commit of ``repo``."""
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-        capture_output=True, check=False,
-    )
-    return proc.returncode == 0 and not ref.startswith("-")
+    return not ref.startswith("-") and _commit_of(repo, ref) is not None
 
 
 def pull_head_ref(number: int) -> str:
@@ -85,10 +87,11 @@ def fetch_pull_head(repo: Path, number: int, commit: str | None, *,
         return False
     if not remote or remote.startswith("-"):
         raise BadInput(f"invalid git remote {remote!r}")
-    if subprocess.run(["git", "-C", str(repo), "remote", "get-url", remote],
-                      capture_output=True, check=False).returncode != 0:
+    try:
+        git(repo, "remote", "get-url", remote)
+    except CcciError:
         raise BadInput(f"pull request #{number}: the recipe repository {repo} has no "
-                       f"remote {remote!r} to fetch it from")
+                       f"remote {remote!r} to fetch it from") from None
     local = pull_head_ref(number)
     lock_path = Path(git(repo, "rev-parse", "--absolute-git-dir")) / "ccci-fetch.lock"
     with lock_path.open("a") as lock:
@@ -115,4 +118,3 @@ def fetch_pull_head(repo: Path, number: int, commit: str | None, *,
         raise BadInput(f"commit {commit} is not in pull request #{number}: its head is "
                        f"{head[:12]} now (pushed to since the build was asked for?)")
     return True
-

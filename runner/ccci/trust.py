@@ -100,12 +100,16 @@ def decide(recipe: str, checkout: Path, trust: TrustPolicy) -> RepoCode:
                     f"({trust.source}); approve it in the CI config's trusted_recipes")
 
 
+def files_shown(files: list[str], most: int = 5) -> str:
+    """The first ``most`` files, and how many more, for one line of a message."""
+    more = f" and {len(files) - most} more" if len(files) > most else ""
+    return ", ".join(files[:most]) + more
+
+
 def skipped_warning(repo: RepoCode) -> dict[str, Any] | None:
     """The run's warning about repository code it did not run; None when nothing was."""
     if repo.state != SKIPPED:
         return None
-    shown = ", ".join(repo.files[:5]) + (f" and {len(repo.files) - 5} more"
-                                         if len(repo.files) > 5 else "")
     return finding("trust.repo-code-skipped",
-                   f"the recipe repository's CI code was not run ({shown}): {repo.reason}",
-                   file=REPO_CONFIG_DIR).as_dict()
+                   f"the recipe repository's CI code was not run ({files_shown(repo.files)}): "
+                   f"{repo.reason}", file=REPO_CONFIG_DIR).as_dict()

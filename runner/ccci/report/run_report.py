@@ -40,6 +40,7 @@ from ccci.rundir import (
     SCREENSHOTS,
     RunDir,
 )
+from ccci.trust import files_shown
 
 REPORT = "report.html"
 SUMMARY = "summary.md"
@@ -288,9 +289,8 @@ def repo_code_line(results: dict[str, Any]) -> str:
     files = [str(f) for f in _list(repo.get("files"))]
     if repo.get("state") not in ("used", "skipped") or not files:
         return ""
-    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
     verb = "ran" if repo["state"] == "used" else "not run"
-    return cut(f"{verb}: {shown} ({repo.get('reason') or ''})", CARD_REASON)
+    return cut(f"{verb}: {files_shown(files)} ({repo.get('reason') or ''})", CARD_REASON)
 
 
 def ci_build(results: dict[str, Any]) -> dict[str, str] | None:
