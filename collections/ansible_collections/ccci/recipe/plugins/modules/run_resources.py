@@ -124,8 +124,13 @@ from ansible_collections.ccci.recipe.plugins.module_utils.docker_client import (
     connect,
     require_docker,
 )
-
-KINDS = ("services", "containers", "volumes", "secrets", "configs", "networks")
+from ansible_collections.ccci.recipe.plugins.module_utils.run_objects import (
+    KINDS,
+    collect,
+    name_of,
+    names,
+    namespace_of,
+)
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "run_id": {"type": "str", "required": True},
@@ -145,43 +150,6 @@ RESIDUE_GRACE = 15
 # starting it); one later still is met by the volume retry and the second pass.
 QUIET = 0.5
 POLL = 0.2
-
-
-def _name(obj: Any) -> str:
-    """Docker SDK objects all have a name except (in old SDKs) secrets and configs."""
-    return getattr(obj, "name", None) or obj.id
-
-
-def _listed(list_call: Any, **kwargs: Any) -> list[Any]:
-    """A Docker SDK list call, retried when an object vanishes while it is listed.
-
-    The SDK lists, then inspects each object; one removed in between (a container of a
-    stack being torn down) makes the whole call fail with 404.
-    """
-    for attempt in range(5):
-        try:
-            return list_call(**kwargs)
-        except NotFound:
-            if attempt == 4:
-                raise
-            time.sleep(0.2)
-    return []
-
-
-def collect(client: Any, selectors: list[str]) -> dict[str, list[Any]]:
-    """Objects of every kind matching any of ``selectors``, by kind, without duplicates."""
-    found: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
-    for selector in selectors:
-        filters = {"label": selector}
-        for kind in KINDS:
-            extra = {"all": True} if kind == "containers" else {}
-            listing = _listed(getattr(client, kind).list, filters=filters, **extra)
-            found[kind].update({obj.id: obj for obj in listing})
-    return {kind: list(objs.values()) for kind, objs in found.items()}
-
-
-def names(found: dict[str, list[Any]]) -> dict[str, list[str]]:
-    return {kind: sorted(_name(o) for o in objs) for kind, objs in found.items()}
 
 
 def _remove(obj: Any, kind: str) -> None:
@@ -215,7 +183,7 @@ def _remove_retrying(client: Any, selectors: list[str], obj: Any, kind: str) -> 
             return None
         except APIError as exc:
             if attempt == 9:
-                return f"{kind[:-1]} {_name(obj)}: {exc.explanation}"
+                return f"{kind[:-1]} {name_of(obj)}: {exc.explanation}"
             late = collect(client, selectors)["containers"]
             _kill(late)
             for container in late:
@@ -244,7 +212,7 @@ def _clear_containers(client: Any, selectors: list[str], timeout: int) -> list[s
             for container in found:
                 try:
                     _remove(container, "containers")
-                    removed.add(_name(container))
+                    removed.add(name_of(container))
                 except APIError:
                     pass  # already being removed by swarm; seen again next round
         elif quiet_since is None:
@@ -264,7 +232,7 @@ def remove_all(
     services = collect(client, selectors)["services"]
     for service in services:
         _remove(service, "services")
-        removed["services"].append(_name(service))
+        removed["services"].append(name_of(service))
     removed["containers"] = _clear_containers(client, selectors, timeout)
     for kind in KINDS[2:]:
         for obj in collect(client, selectors)[kind]:
@@ -272,7 +240,7 @@ def remove_all(
             if error:
                 errors.append(error)
             else:
-                removed[kind].append(_name(obj))
+                removed[kind].append(name_of(obj))
     return removed, errors
 
 
@@ -310,20 +278,6 @@ def remaining_after(client: Any, selectors: list[str]) -> dict[str, list[str]]:
         time.sleep(POLL)
         remaining = names(collect(client, selectors))
     return remaining
-
-
-def _run_label(obj: Any) -> str | None:
-    """The ``ccci.run`` label of any kind of object (services keep labels in the spec)."""
-    attrs = obj.attrs or {}
-    object_labels = (attrs.get("Spec") or {}).get("Labels") or attrs.get("Labels") or {}
-    return object_labels.get(labels.RUN)
-
-
-def namespace_of(client: Any, run_id: str, stack: str) -> tuple[dict[str, list[str]], bool]:
-    """Objects in the stack's namespace, and whether this run owns the stack."""
-    found = collect(client, [labels.selector(labels.STACK_NAMESPACE, stack)])
-    owners = {_run_label(obj) for objs in found.values() for obj in objs} - {None}
-    return names(found), owners == {run_id}
 
 
 def _removal(client: Any, selectors: list[str], timeout: int

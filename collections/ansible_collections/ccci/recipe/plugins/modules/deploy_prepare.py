@@ -1,0 +1,184 @@
+#!/usr/bin/python
+# Copyright: ccci developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Everything a deploy needs from the host before docker stack deploy, in one module run."""
+
+# Ansible wants the documentation before the imports.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: deploy_prepare
+short_description: Prepare the host for one deploy of a ccci run
+description:
+  - Creates the run's folder on the host, writes the files a deploy reads from it
+    (the harness overlay), lists the run's Docker secrets and, with O(stack), looks up
+    the stack's namespace, so that a deploy costs one module run before C(docker stack
+    deploy) instead of one per step.
+  - The namespace is reported, not judged; the caller refuses a fresh deploy over a
+    stack that exists (RV(namespace)).
+version_added: 0.1.0
+author: ccci developers (!UNKNOWN)
+options:
+  run_id:
+    description: The run id, value of the C(ccci.run) label its secrets carry.
+    type: str
+    required: true
+  folder:
+    description: Absolute path of the run's folder on the host; created (mode C(0700))
+      with its parents when missing.
+    type: path
+    required: true
+  files:
+    description: Files to write into O(folder) (mode C(0644)), file name to content; a
+      file whose content is already the same is left alone. Names may not contain
+      C(/).
+    type: dict
+    default: {}
+  stack:
+    description: The stack about to be deployed fresh; its namespace is looked up.
+    type: str
+extends_documentation_fragment:
+  - ccci.recipe.docker
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Looks up everything and reports what it would write; writes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Prepare the host for the deploy
+  ccci.recipe.deploy_prepare:
+    run_id: "{{ deploy_run.run_id }}"
+    folder: "{{ deploy_run.host.workdir }}"
+    files:
+      compose.harness.target.yml: >-
+        {{ lookup('ansible.builtin.template', 'harness-overlay.yml.j2') }}
+    stack: "{{ deploy_run.stack }}"
+  register: deploy_prepared
+"""
+
+RETURN = r"""
+secrets:
+  description: Names of the Docker secrets that carry the run's label.
+  returned: always
+  type: list
+  elements: str
+written:
+  description: Paths of the files written (or, in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
+namespace:
+  description: Objects carrying the O(stack) namespace label, whoever owns them, by kind.
+  returned: when O(stack) is given
+  type: dict
+stack_owned:
+  description: Whether the run owns the O(stack) namespace.
+  returned: when O(stack) is given
+  type: bool
+"""
+
+import os
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.ccci.recipe.plugins.module_utils import labels
+from ansible_collections.ccci.recipe.plugins.module_utils.docker_client import (
+    DOCKER_ARGS,
+    DockerException,
+    connect,
+    require_docker,
+)
+from ansible_collections.ccci.recipe.plugins.module_utils.run_objects import (
+    collect,
+    names,
+    namespace_of,
+)
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "run_id": {"type": "str", "required": True},
+    "folder": {"type": "path", "required": True},
+    "files": {"type": "dict", "default": {}},
+    "stack": {"type": "str"},
+    **DOCKER_ARGS,
+}
+
+
+def check_files(folder: str, files: dict[str, Any]) -> dict[str, str]:
+    """The files' absolute paths with their content; raises ValueError naming a bad name."""
+    if not os.path.isabs(folder):
+        raise ValueError(f"folder must be an absolute path, got {folder!r}")
+    checked = {}
+    for name, content in files.items():
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"file name {name!r} must be a plain name inside the folder")
+        checked[os.path.join(folder, name)] = "" if content is None else str(content)
+    return checked
+
+
+def outdated(files: dict[str, str]) -> list[str]:
+    """The paths whose content on disk is not the one wanted (missing ones included)."""
+    stale = []
+    for path, content in files.items():
+        try:
+            with open(path, encoding="utf-8") as handle:
+                if handle.read() == content:
+                    continue
+        except (FileNotFoundError, UnicodeDecodeError):
+            pass
+        stale.append(path)
+    return stale
+
+
+def write_files(folder: str, files: dict[str, str], paths: list[str]) -> None:
+    """Create the folder (0700) and write ``paths`` of ``files`` (0644), each atomically."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
+    for path in paths:
+        partial = f"{path}.ccci-partial"
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+                  "w", encoding="utf-8") as handle:
+            handle.write(files[path])
+        os.chmod(partial, 0o644)
+        os.replace(partial, path)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    require_docker(module)
+    params = module.params
+    if not params["run_id"].strip():
+        module.fail_json(msg="run_id must not be empty")
+    try:
+        files = check_files(params["folder"], params["files"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+    result: dict[str, Any] = {}
+    try:
+        client = connect(params["docker_host"])
+        if params["stack"]:
+            result["namespace"], result["stack_owned"] = namespace_of(
+                client, params["run_id"], params["stack"])
+        run = [labels.selector(labels.RUN, params["run_id"])]
+        result["secrets"] = names(collect(client, run, kinds=("secrets",)))["secrets"]
+    except DockerException as exc:
+        module.fail_json(msg=f"Docker API error: {exc}")
+    stale = outdated(files)
+    folder_missing = not os.path.isdir(params["folder"])
+    if not module.check_mode:
+        try:
+            write_files(params["folder"], files, stale)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write the run's folder {params['folder']}: {exc}")
+    module.exit_json(changed=bool(stale) or folder_missing, written=stale, **result)
+
+
+if __name__ == "__main__":
+    main()
