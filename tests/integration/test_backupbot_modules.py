@@ -433,3 +433,32 @@ def test_files_above_the_hash_limit_are_compared_by_size(deploy, restic_repo):
     app = {p["path"]: p for p in result["paths"]}[declared(stack)["appdata"]]["compare"]
     # "appfile\n" (8 bytes) is above the limit, "pre\n" (4 bytes) is not.
     assert (app["files"], app["hashed"], app["size_only"]) == (2, 1, 1)
+
+
+def test_create_password_makes_the_password_once_and_never_replaces_it(deploy, tmp_path):
+    stack = deploy()
+    repo = {"repository": str(tmp_path / "restic" / "repo"),
+            "password_file": str(tmp_path / "restic" / "repo.password")}
+    args = {"stack": stack, **repo, "create_password": True}
+    password = Path(repo["password_file"])
+
+    plan = run("backupbot_backup", args, check=True)
+    assert not plan["failed"], plan["msg"]
+    assert not password.parent.exists(), "check mode wrote the password"
+
+    first = run("backupbot_backup", args)
+    assert not first["failed"], first["msg"]
+    assert first["initialised"] and first["verified"]
+    made = password.read_text()
+    assert len(made) == 40 and made.isalnum()
+    assert password.stat().st_mode & 0o777 == 0o600
+    assert password.parent.stat().st_mode & 0o777 == 0o700
+
+    second = run("backupbot_backup", args)
+    assert not second["failed"], second["msg"]
+    assert not second["initialised"] and password.read_text() == made
+    assert len(snapshots(repo)) == 2, "the repository opens with the password made first"
+
+    without = run("backupbot_backup", {**args, "create_password": False,
+                                       "password_file": str(tmp_path / "absent.password")})
+    assert without["failed"] and "absent.password does not exist" in without["msg"]

@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - reported at run time
 display = Display()
 
 MODULE_ARGS = ("stack", "repository", "password_file", "tags", "volumes_root", "hook_timeout",
-               "hash_limit")
+               "hash_limit", "create_password")
 
 
 class ActionModule(ActionBase):

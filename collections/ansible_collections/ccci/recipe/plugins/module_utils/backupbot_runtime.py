@@ -296,13 +296,19 @@ COMMON_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
-def common_problem(params: dict[str, Any]) -> str | None:
-    """What is wrong with the common options before anything runs, if anything."""
+def common_problem(params: dict[str, Any], password_pending: bool = False) -> str | None:
+    """What is wrong with the common options before anything runs, if anything.
+
+    ``password_pending``: the password file does not exist yet and is not needed to
+    exist (check mode of a backup that would create it).
+    """
     if not params["stack"].strip():
         return "stack must not be empty"
     if params["hook_timeout"] <= 0:
         return "hook_timeout must be positive"
     password_file = params["password_file"]
+    if password_pending:
+        return None
     if not (os.path.isfile(password_file) and os.access(password_file, os.R_OK)):
         return f"password_file {password_file} does not exist or is not a readable file"
     return None

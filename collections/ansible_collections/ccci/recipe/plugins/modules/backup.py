@@ -48,6 +48,11 @@ options:
     description: Seconds a backupbot label hook (C(backupbot.backup.pre-hook) ...) may
       run in its container on the host; not the recipe's C(HOOK_TIMEOUT).
     type: int
+  create_password:
+    description: Create O(password_file) with a random password when it does not exist
+      (M(ccci.recipe.backupbot_backup)'s option of that name).
+    type: bool
+    default: false
   hash_limit:
     description: Files up to this many bytes are compared with the snapshot by SHA-256,
       larger ones by size only (M(ccci.recipe.backupbot_backup) default, 64 MiB, when unset).

@@ -45,6 +45,14 @@ description:
     returns RV(snapshot_id) and RV(paths) when a snapshot was made, so the caller can
     record the attempt.
 options:
+  create_password:
+    description:
+      - When O(password_file) does not exist, create it first with a random password
+        (40 letters and digits; the file mode C(0600), a missing folder C(0700)), for a
+        repository this module is about to initialise. An existing file is never
+        changed.
+    type: bool
+    default: false
   hash_limit:
     description:
       - Files up to this many bytes are compared by SHA-256, larger ones by size only.
@@ -268,6 +276,8 @@ duration:
 """
 
 import os
+import secrets
+import string
 from pathlib import Path
 from typing import Any
 
@@ -306,7 +316,11 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     **COMMON_ARGS,
     "tags": {"type": "list", "elements": "str", "default": []},
     "hash_limit": {"type": "int", "default": HASH_LIMIT},
+    "create_password": {"type": "bool", "default": False},
 }
+
+PASSWORD_LENGTH = 40
+PASSWORD_CHARS = string.ascii_letters + string.digits
 
 # Source manifests by declared host path, walked before and after restic ran.
 Walks = tuple[dict[str, Manifest], dict[str, Manifest]]
@@ -325,6 +339,38 @@ def host_state(item: BackupPath) -> dict[str, Any]:
     else:
         entry.update(kind=None, size=0, entries=0)
     return entry
+
+
+def create_password_file(path: str) -> bool:
+    """Write a new random password to ``path`` unless it exists; whether it wrote one.
+
+    The file is created exclusively with mode 0600, so a racing writer's password is
+    never replaced.
+    """
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write("".join(secrets.choice(PASSWORD_CHARS) for _ in range(PASSWORD_LENGTH)))
+    return True
+
+
+def ensure_password(params: dict[str, Any], check_mode: bool, result: dict[str, Any]
+                    ) -> tuple[bool, str | None]:
+    """With ``create_password``, make a missing password file (not in check mode):
+    whether it is still missing on purpose (check mode), and the error, if any."""
+    path = params["password_file"]
+    if not params["create_password"] or os.path.exists(path):
+        return False, None
+    if check_mode:
+        return True, None
+    try:
+        result["changed"] = create_password_file(path)
+    except OSError as exc:
+        return False, f"cannot create password_file {path}: {exc}"
+    return False, None
 
 
 def tags_problem(tags: list[str]) -> str | None:
@@ -487,7 +533,8 @@ def main() -> None:
     )
     require_docker(module)
     params, result = module.params, run.result
-    problem = common_problem(params) or tags_problem(params["tags"])
+    pending, problem = ensure_password(params, module.check_mode, result)
+    problem = problem or common_problem(params, pending) or tags_problem(params["tags"])
     if params["hash_limit"] < 0:
         problem = problem or "hash_limit must not be negative"
     if problem:
