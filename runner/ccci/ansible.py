@@ -157,6 +157,9 @@ def ansible_env(project_root: Path) -> dict[str, str]:
         "ANSIBLE_CONFIG": str(project_root / "ansible.cfg"),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_NOCOLOR": "1",
+        # ansible-runner turns host key checking off unless this is passed, overriding
+        # ansible.cfg: a remote swarm host's key must be known, as for ccci's forwards.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
 

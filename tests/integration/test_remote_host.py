@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from ccci import active_runs
+from ccci.ansible import run_module
 from ccci.host_slots import try_slot
 from ccci.inventory import SwarmHost
 from ccci.rundir import RunDir
@@ -234,3 +235,22 @@ def test_preparing_a_prepared_host_over_ssh_changes_nothing(ssh_host, tmp_path):
     assert played.returncode == 0, played.stdout[-4000:] + played.stderr[-2000:]
     [recap] = [ln for ln in played.stdout.splitlines() if ln.startswith(ssh_host.name + " ")]
     assert "changed=0" in recap and "failed=0" in recap and "unreachable=0" in recap, recap
+
+
+def test_a_host_whose_key_is_unknown_is_not_reached(ssh_host, tmp_path):
+    """ansible.cfg checks host keys; ansible-runner would turn that off for every stage
+    and ad hoc run unless ccci says otherwise. An empty known_hosts file (and no
+    prompt) must leave the host unreachable, never connected to. No shared master
+    connection: an earlier test's would skip the key check."""
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    inventory = tmp_path / "inventory.yml"
+    hostvars = ssh_host.hostvars(
+        ansible_ssh_args="-o ControlMaster=no",
+        ansible_ssh_common_args=f"-o UserKnownHostsFile={empty} -o BatchMode=yes")
+    inventory.write_text(json.dumps({"swarm": {"hosts": {ssh_host.name: hostvars}}}))
+    result = run_module("ansible.builtin.ping", {}, project_root=ROOT, host=ssh_host.name,
+                        inventory=str(inventory))
+    assert result["failed"] and result.get("unreachable"), result
+    assert "Host key verification failed" in result["msg"], result["msg"]
+    assert empty.read_text() == "", "the unknown key was accepted"
