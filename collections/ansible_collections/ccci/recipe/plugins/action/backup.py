@@ -13,6 +13,7 @@ from ansible_collections.ccci.recipe.plugins.module_utils.controller import (
     ccci_missing,
     reach_host,
 )
+from ansible_collections.ccci.recipe.plugins.plugin_utils.in_process import execute_module
 
 IMPORT_ERROR = ""
 try:
@@ -64,10 +65,7 @@ class ActionModule(ActionBase):
     def _attempt(self, number: int, run_dir: Path, module_args: dict, task_vars: dict) -> dict:
         """One whole backup on the host, then BACKUP_VERIFY; the reason is empty when good."""
         began = time.monotonic()
-        res = self._execute_module(
-            module_name="ccci.recipe.backupbot_backup", module_args=module_args,
-            task_vars=task_vars,
-        )
+        res = execute_module(self, "ccci.recipe.backupbot_backup", module_args, task_vars)
         attempt = {
             "attempt": number,
             "snapshot_id": res.get("snapshot_id"),
@@ -89,11 +87,9 @@ class ActionModule(ActionBase):
     def _settle(self, args: dict, task_vars: dict) -> bool:
         """Wait for the stack to converge again before a retry; whether it did."""
         time.sleep(float(args.get("retry_delay", 2)))
-        settled = self._execute_module(
-            module_name="ccci.recipe.stack_converge",
-            module_args={"stack": args["stack"], "timeout": int(args["settle_timeout"])},
-            task_vars=task_vars,
-        )
+        settled = execute_module(
+            self, "ccci.recipe.stack_converge",
+            {"stack": args["stack"], "timeout": int(args["settle_timeout"])}, task_vars)
         return not settled.get("failed")
 
     def run(self, tmp=None, task_vars=None):

@@ -1,6 +1,6 @@
 """The backup action's retry loop: host step, BACKUP_VERIFY, settle, record.
 
-Only the edges are faked: ``_execute_module`` (the host: ``backupbot_backup`` and
+Only the edges are faked: ``execute_module`` (the host: ``backupbot_backup`` and
 ``stack_converge`` results as those modules return them), ``run_hook`` as the action
 module imported it, and ``time.sleep``. The record is real and read back through
 ``ccci.rundir.RunDir``.
@@ -84,12 +84,14 @@ def run(make_action, monkeypatch, tmp_path):
         monkeypatch.setattr(backup_action, "run_hook", edges.run_hook)
         monkeypatch.setattr(backup_action, "has_hook", lambda _run_dir, _name: True)
         monkeypatch.setattr(backup_action.time, "sleep", edges.sleep)
+        monkeypatch.setattr(backup_action, "execute_module",
+                            lambda _action, name, module_args, task_vars: edges.execute_module(
+                                module_name=name, module_args=module_args, task_vars=task_vars))
         task_args = {"run_dir": str(tmp_path), "stack": "s", "repository": "/r/run1",
                      "password_file": "/r/run1.pw", "tags": ["ccci.run=run1"],
                      "settle_timeout": 120, **args}
         action = make_action(backup_action.ActionModule, "ccci.recipe.backup",
                              {k: v for k, v in task_args.items() if v is not None})
-        action._execute_module = edges.execute_module
         return action.run(task_vars=LOCAL)
 
     return go
