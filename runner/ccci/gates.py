@@ -39,10 +39,21 @@ def gate(tier: str, context: RunContext, run_dir: RunDir) -> Gate | None:
         return Gate(NOT_RUN, ONE_FRESH_DEPLOY) if tiers.started("install") else None
     if tiers.started("install") and not tiers.passed("install"):
         return Gate(NOT_RUN, NO_LIVE_APP)
+    closed = planned_out(tier, context)
+    if closed:
+        return closed
+    if tier == "restore" and run_dir.backups().last_good_snapshot is None:
+        return Gate(NOT_RUN, NO_VERIFIED_BACKUP)
+    return None
+
+
+def planned_out(tier: str, context: RunContext) -> Gate | None:
+    """The part of the gate the plan alone decides: a tier declared not applicable, an
+    upgrade without a release to start from, a backup of an app without backupbot."""
+    if tier in context.expected_na:
+        return Gate(SKIPPED, f"declared not applicable: {context.expected_na[tier]}")
     if tier == "upgrade" and not context.upgrade_path:
         return Gate(SKIPPED, context.upgrade_skip)
     if tier in ("backup", "restore") and not context.target["backup_services"]:
         return Gate(SKIPPED, NOT_BACKUP_CAPABLE)
-    if tier == "restore" and run_dir.backups().last_good_snapshot is None:
-        return Gate(NOT_RUN, NO_VERIFIED_BACKUP)
     return None

@@ -53,6 +53,8 @@ from ccci.report.run_report import write_run_report
 from ccci.results import RunResult, TierResult, write_junit, write_results
 from ccci.routing import router_from_dict
 from ccci.rundir import RunDir
+from ccci.shared_stage import PLAYBOOK as SHARED_PLAYBOOK
+from ccci.shared_stage import shared_tiers, split_duration, stage_name
 from ccci.trust import DENY, TrustPolicy
 
 AVAILABLE_TIERS = ("install", "upgrade", "backup", "restore", "functional", "lint")
@@ -408,14 +410,60 @@ class Orchestrator:
         """One app's tiers in order; the upgraded app's generic checks only after its
         upgrade passed (else they would check the base release)."""
         verdicts: dict[str, TierResult] = {}
-        for tier in tiers:
+        for index, tier in enumerate(tiers):
+            if tier in verdicts:  # judged in a shared stage
+                continue
             upgrade = verdicts.get("upgrade")
             if app.role == UPGRADED and tier == "functional" and (
                     upgrade is None or upgrade.status != "passed"):
                 verdicts[tier] = TierResult("not_run", "the upgrade did not pass",
                                             details={"app": app.role})
                 continue
-            verdicts[tier] = self._gated(tier, app)
+            verdicts.update(self._shared(tiers[index:], app))
+            if tier not in verdicts:
+                verdicts[tier] = self._gated(tier, app)
+        return verdicts
+
+    def _shared(self, tiers: list[str], app: App) -> dict[str, TierResult]:
+        """The leading ``tiers`` that can share one stage, run in it (ccci.shared_stage):
+        verdicts for those it passed and the one it failed in; the rest are left."""
+        shared = shared_tiers(tiers, app.context)
+        if not shared or self.interrupt.requested or gate(shared[0], app.context, app.record):
+            return {}
+        assert app.runner is not None
+        name = stage_name(shared)
+        try:
+            stage = app.runner.run(name, SHARED_PLAYBOOK,
+                                   {"run_dir": app.context.run_dir, "tiers": shared})
+            return self._shared_verdicts(shared, stage, app)
+        except Exception as exc:  # any bug of ccci's, recorded as such
+            self.progress.info(f"error: ccci failed in the {name} stage: {exc!r}")
+            return {shared[0]: harness_error(f"ccci failed in the {name} stage", exc)}
+
+    def _shared_verdicts(self, shared: list[str], stage: StageRun, app: App
+                         ) -> dict[str, TierResult]:
+        """Passed tiers from the records, then the first that did not pass from the
+        stage, as if it had had a stage of its own."""
+        record = app.record.tiers()
+        verdicts: dict[str, TierResult] = {}
+        for tier in shared:
+            if record.passed(tier):
+                details = {"artifacts": stage.artifact_dir,
+                           **tier_details(tier, app.context, app.record)}
+                verdict = TierResult("passed", "", 0.0, details)
+            elif record.latest().get(tier) == "started":
+                verdict = self._verdict(tier, stage, app.context)
+            else:
+                break  # never started: judged on its own
+            verdict.details["app"] = app.role
+            if tier == "upgrade":
+                base_broken(verdict, app)
+            verdicts[tier] = verdict
+            if verdict.status != "passed":
+                break
+        seconds = split_duration(list(verdicts), record, stage.duration, time.time())
+        for tier, verdict in verdicts.items():
+            verdict.duration = seconds[tier]
         return verdicts
 
     def _gated(self, tier: str, app: App) -> TierResult:

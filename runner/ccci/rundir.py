@@ -341,7 +341,9 @@ class RunDir:
     def record_tier(self, tier: str, status: str) -> None:
         check_tier_status(status)
         record = self.tiers()
-        record.events.append(TierEvent(tier, status, now()))
+        # To the millisecond: tiers that share a stage take their durations from these.
+        at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        record.events.append(TierEvent(tier, status, at))
         self._write(TIERS, asdict(record))
 
     # -- probes.json and the proxy's access log ---------------------------------------

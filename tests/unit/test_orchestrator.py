@@ -62,7 +62,7 @@ class ScriptedRunner:
         run_dir = Path(run_dir)
         if run_dir.name != "upgraded":
             self.run_dir = run_dir
-        return _AppRunner(self, run_dir)
+        return _AppRunner(self, run_dir, cancel or (lambda: False))
 
     def of(self, app: str = "") -> list[str]:
         """The stages of one app, in order: the fresh app's, or ``of("upgraded")``."""
@@ -72,18 +72,40 @@ class ScriptedRunner:
 
 
 class _AppRunner:
-    def __init__(self, script: ScriptedRunner, run_dir: Path) -> None:
+    def __init__(self, script: ScriptedRunner, run_dir: Path, cancel) -> None:
         self.script = script
         self.run_dir = run_dir
+        self.cancel = cancel  # as the real runner: a cancelled stage ends where it is
         self.label = "@upgraded" if run_dir.name == "upgraded" else ""
 
     def run(self, stage, playbook, extravars, *, cancellable=True):
+        """One stage: a tier's playbook, or playbooks/tiers.yml playing several tiers in
+        order up to the first that does not succeed (each listed as a stage)."""
+        if playbook == "playbooks/tiers.yml":
+            tiers = extravars["tiers"]
+            assert stage == "+".join(tiers) and len(tiers) > 1
+            assert extravars == {"run_dir": str(self.run_dir), "tiers": tiers}
+            for tier in tiers:
+                status, failures = self._play(tier)
+                if status != "successful":
+                    break
+                if cancellable and self.cancel():
+                    status = "canceled"
+                    break
+        else:
+            assert playbook == f"playbooks/{stage}.yml"
+            # the upgraded app's functional stage runs the generic checks only
+            generic_only = (stage, self.label) == ("functional", "@upgraded")
+            assert extravars == {"run_dir": str(self.run_dir),
+                                 **({"generic_only": True} if generic_only else {})}
+            status, failures = self._play(stage)
+        hosts = [] if stage in self.script.no_host else ["localhost"]
+        return StageRun(stage, status, 0 if status == "successful" else 2, 0.1, failures,
+                        hosts=hosts)
+
+    def _play(self, stage):
+        """One tier as scripted, with the records a real one leaves: status, failures."""
         script = self.script
-        assert playbook == f"playbooks/{stage}.yml"
-        # the upgraded app's functional stage runs the generic checks only
-        generic_only = (stage, self.label) == ("functional", "@upgraded")
-        assert extravars == {"run_dir": str(self.run_dir),
-                             **({"generic_only": True} if generic_only else {})}
         with script._lock:
             script.stages.append(stage + self.label)
         if stage + self.label in script.crash:
@@ -103,9 +125,7 @@ class _AppRunner:
             script.on_stage(stage + self.label)
         failures = [] if status == "successful" else script.failures.get(
             stage, [{"task": "t", "msg": f"{stage} broke"}])
-        hosts = [] if stage in script.no_host else ["localhost"]
-        return StageRun(stage, status, 0 if status == "successful" else 2, 0.1, failures,
-                        hosts=hosts)
+        return status, failures
 
 
 def _run(request: RunRequest, runner: ScriptedRunner) -> tuple[object, dict]:
