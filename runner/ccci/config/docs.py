@@ -24,8 +24,9 @@ controller, so it runs only for recipes an operator approved (the trust gate): t
 service config's `trusted_recipes`, or `ccci run --trust-repo-code` by hand. Otherwise
 it is skipped and the run warns (CCCI-W901), saying why. When it runs it joins
 `recipes/<name>/`: its tests run after the enrolled ones, and a key set in both places
-is refused. The compose files always deploy: they run on the swarm host, not the
-controller.
+is refused. Give its test files names of their own: pytest refuses a second file named
+like an enrolled one (e.g. two `test_site.py`), which fails the functional tier. The
+compose files always deploy: they run on the swarm host, not the controller.
 
 Everything is validated before anything deploys: an unknown key, a wrong type, a
 callable where a value belongs (or the reverse) and a hook with the wrong
