@@ -356,12 +356,12 @@ def _examples(args: argparse.Namespace) -> int:
 
 
 def _janitor(args: argparse.Namespace) -> int:
-    from ccci.janitor import janitor_pass
+    from ccci.janitor import BY_HAND_WAIT, janitor_pass
 
     if args.inventory and not Path(args.inventory).exists():
         print(f"error: inventory {args.inventory} does not exist", file=sys.stderr)
         return 2
-    report = janitor_pass(args.inventory, expired=args.expired)
+    report = janitor_pass(args.inventory, expired=args.expired, wait=BY_HAND_WAIT)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 

@@ -22,6 +22,7 @@ import contextlib
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,10 @@ REAPER = "janitor"
 LOCAL = "local"
 PLAIN_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 KEEP_PASSES = 20  # janitor passes whose ansible artifacts are kept for inspection
+# `ccci janitor` waits this long for a pass already at work (a starting run's, on its
+# own host) before giving up; the pass before each run does not wait.
+BY_HAND_WAIT = 600.0
+LOCK_POLL = 0.5
 DOCKER_KINDS = ("services", "containers", "volumes", "secrets", "configs", "networks")
 RunnerFactory = Callable[..., PlaybookRunner]
 
@@ -329,20 +334,22 @@ def janitor_pass(
     inventory: str | None = None,
     *,
     expired: bool = False,
+    wait: float = 0.0,
     progress: Progress | None = None,
     runner_factory: RunnerFactory = PlaybookRunner,
 ) -> JanitorReport:
     """One janitor pass on the swarm host(s) of ``inventory`` (None: the default one).
 
     This is the pass to run before each ``ccci run``: cheap when no registered run is
-    dead (the registry is read, no playbook runs), skipped when another pass is at work,
-    and never raising for a run it could not reap (that run stays registered).
+    dead (the registry is read, no playbook runs), skipped when another pass is still at
+    work after ``wait`` seconds, and never raising for a run it could not reap (that run
+    stays registered).
     """
     if _nothing_to_reap(expired):
         _, reported = survey(frozenset({registry_host(inventory)}), expired=expired)
         return JanitorReport(reported=[asdict(v) for v in reported])
     lock = paths.state_root() / "janitor.lock"
-    lease = Lease.take(lock, REAPER, {"pid": os.getpid()})
+    lease = _take_when_free(lock, wait)
     if lease is None:
         pid = holder_of(lock).get("pid", "?")
         return JanitorReport(skipped=f"another janitor pass (pid {pid}) is at work")
@@ -355,6 +362,18 @@ def janitor_pass(
         stage = runner.run("janitor", "playbooks/janitor.yml", {"expired": expired},
                            cancellable=False)
     return _report(watch, stage)
+
+
+def _take_when_free(lock: Path, wait: float) -> Lease | None:
+    """The janitor's lease, waiting up to ``wait`` seconds for another pass to end: a
+    pass covers the hosts of its own inventory only, so a pass asked for by hand must
+    not give way to the one a starting run makes on another host."""
+    deadline = time.monotonic() + wait
+    while True:
+        lease = Lease.take(lock, REAPER, {"pid": os.getpid()})
+        if lease is not None or time.monotonic() >= deadline:
+            return lease
+        time.sleep(LOCK_POLL)
 
 
 # -- one run torn down by hand -------------------------------------------------------

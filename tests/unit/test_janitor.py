@@ -290,6 +290,23 @@ def test_a_pass_is_skipped_while_another_one_works(tmp_path, leases):
     assert report.lines() == ["janitor: another janitor pass (pid 4242) is at work"]
 
 
+def test_a_pass_by_hand_waits_for_the_one_at_work_then_runs(tmp_path, leases, monkeypatch):
+    dead("one", tmp_path)
+    lock = tmp_path / "state" / "janitor.lock"
+    held = Lease.take(lock, "janitor", {"pid": 4242})
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the other pass ends while this one waits
+        waits.append(seconds)
+        held.release()
+
+    monkeypatch.setattr(janitor.time, "sleep", sleep)
+    scripted = ScriptedPass()
+    janitor.janitor_pass(wait=60, progress=quiet(), runner_factory=scripted)
+    assert waits == [janitor.LOCK_POLL]
+    assert [call[0] for call in scripted.calls] == ["playbooks/janitor.yml"]
+
+
 def test_a_pass_runs_through_the_resolved_inventory(tmp_path):
     dead("one", tmp_path)
     scripted = ScriptedPass()
@@ -469,13 +486,13 @@ def test_ls_says_when_the_inventory_cannot_be_read(monkeypatch):
 def test_cli_janitor_prints_the_report_and_fails_when_a_run_was_not_reaped(monkeypatch, capsys):
     seen = {}
 
-    def fake_pass(inventory, *, expired):
-        seen.update(inventory=inventory, expired=expired)
+    def fake_pass(inventory, *, expired, wait):
+        seen.update(inventory=inventory, expired=expired, wait=wait)
         return janitor.JanitorReport(failed=[{"run_id": "x", "reason": "process 1 is gone"}])
 
     monkeypatch.setattr(janitor, "janitor_pass", fake_pass)
     assert cli.main(["janitor", "--expired"]) == 1
-    assert seen == {"inventory": None, "expired": True}
+    assert seen == {"inventory": None, "expired": True, "wait": janitor.BY_HAND_WAIT}
     assert "NOT reaped x: process 1 is gone" in capsys.readouterr().out
 
 
