@@ -27,7 +27,6 @@ from ansible.module_utils import basic
 from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.plugins.action import ActionBase
 
-COLLECTION = "ccci.recipe"
 # What AnsibleModule would otherwise read from stdin: the module's arguments and the
 # serialization profile its JSON is written in (the one of modules without metadata).
 PROFILE = "legacy"
