@@ -144,3 +144,64 @@ services:
     image: ccci-example/base:bookworm
     command: ["sleep", "300"]
 """
+
+
+def _run_resources_module():
+    """The teardown module's code, to ask its question of the real swarm directly."""
+    if str(ROOT / "collections") not in sys.path:
+        sys.path.insert(0, str(ROOT / "collections"))
+    from ansible_collections.ccci.recipe.plugins.modules import run_resources
+
+    return run_resources
+
+
+def _wait_for(check, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} did not happen in {timeout} s"
+        time.sleep(0.2)
+
+
+def test_a_teardown_stops_waiting_only_when_no_task_can_still_make_a_container(
+        docker_client, tmp_path):
+    """Containers of a run count as gone at once only when every swarm task of it has
+    made its container: a task no node can take yet (pending) may make one later, so it
+    keeps the wait; a running task, even after its service is removed, cannot."""
+    run_resources = _run_resources_module()
+    running, waiting = (f"cccitw_{secrets.token_hex(4)}" for _ in range(2))
+    try:
+        deploy_stack(running, THROWAWAY, tmp_path)
+        deploy_stack(waiting, NOWHERE, tmp_path)
+        on = {stack: [f"com.docker.stack.namespace={stack}"] for stack in (running, waiting)}
+
+        def states(stack: str) -> list[str]:
+            tasks = docker_client.api.tasks(filters={"label": on[stack][0]})
+            return [task["Status"]["State"] for task in tasks]
+
+        _wait_for(lambda: states(running) == ["running"], "the idle task running")
+        _wait_for(lambda: states(waiting) == ["pending"], "the unplaceable task pending")
+        assert not run_resources._may_make_containers(docker_client, on[running])
+        assert run_resources._may_make_containers(docker_client, on[waiting])
+
+        for service in docker_client.services.list(filters={"label": on[running][0]}):
+            service.remove()
+        assert states(running), "the removed service's task is no longer listed"
+        assert not run_resources._may_make_containers(docker_client, on[running])
+    finally:
+        for stack in (running, waiting):
+            remove_stack(stack)
+    for stack in (running, waiting):
+        selector = {"label": f"com.docker.stack.namespace={stack}"}
+        assert docker_client.containers.list(all=True, filters=selector) == []
+
+
+NOWHERE = """
+version: "3.8"
+services:
+  nowhere:
+    image: ccci-example/base:bookworm
+    command: ["sleep", "300"]
+    deploy:
+      placement:
+        constraints: ["node.labels.ccci-test-no-such-label == yes"]
+"""

@@ -145,11 +145,17 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 
 # Swarm deletes networks asynchronously: seconds a removed object gets to go.
 RESIDUE_GRACE = 15
-# Seconds without any container of the run before its containers count as gone: a
-# task's container may still appear just after its service went (the agent was
-# starting it); one later still is met by the volume retry and the second pass.
+# Seconds without any container of the run before its containers count as gone while
+# a task of the run may still make one (see BEFORE_CONTAINER); one later still is met
+# by the volume retry and the second pass.
 QUIET = 0.5
-POLL = 0.2
+# Seconds between listings; a listing is a few cheap API calls.
+POLL = 0.1
+# Swarm task states before the task's container exists: the node's agent may still
+# create it after the service is gone. From "starting" on the container exists (or never
+# will), so once every task of the run is past these, no container of it can appear.
+BEFORE_CONTAINER = frozenset(
+    ("new", "allocated", "pending", "assigned", "accepted", "preparing", "ready"))
 
 
 def _remove(obj: Any, kind: str) -> None:
@@ -193,19 +199,35 @@ def _remove_retrying(client: Any, selectors: list[str], obj: Any, kind: str) -> 
     return None
 
 
+def _may_make_containers(client: Any, selectors: list[str]) -> bool:
+    """Whether a swarm task of the run has no container yet (so may still make one).
+
+    Tasks are listed by their service's labels, and stay listed (desired state
+    "remove") for a while after the service is gone. Where tasks cannot be listed (not
+    a swarm manager) the answer is yes, which keeps the ``QUIET`` wait.
+    """
+    try:
+        return any(task.get("Status", {}).get("State") in BEFORE_CONTAINER
+                   for selector in selectors
+                   for task in client.api.tasks(filters={"label": selector}))
+    except DockerException:
+        return True
+
+
 def _clear_containers(client: Any, selectors: list[str], timeout: int) -> list[str]:
-    """Kill and remove the run's containers until none has appeared for ``QUIET`` s.
+    """Kill and remove the run's containers until none is left and none can appear.
 
     Once its services are gone swarm stops and deletes their task containers on its
     own schedule, each after its stop grace period; under load a task's container can
     still be created a moment later. The run's data is discarded anyway, so containers
-    are killed and removed by force as they show up.
+    are killed and removed by force as they show up. None left is final at once when
+    every task of the run has made its container; otherwise after ``QUIET`` s.
     """
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
     removed: set[str] = set()
     while time.monotonic() < deadline:
-        found = collect(client, selectors)["containers"]
+        found = collect(client, selectors, kinds=("containers",))["containers"]
         if found:
             quiet_since = None
             _kill(found)
@@ -215,10 +237,12 @@ def _clear_containers(client: Any, selectors: list[str], timeout: int) -> list[s
                     removed.add(name_of(container))
                 except APIError:
                     pass  # already being removed by swarm; seen again next round
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= QUIET:
-            break
+        else:
+            if quiet_since is None:
+                quiet_since = time.monotonic()
+            if (time.monotonic() - quiet_since >= QUIET
+                    or not _may_make_containers(client, selectors)):
+                break
         time.sleep(POLL)
     return sorted(removed)
 
@@ -235,7 +259,7 @@ def remove_all(
         removed["services"].append(name_of(service))
     removed["containers"] = _clear_containers(client, selectors, timeout)
     for kind in KINDS[2:]:
-        for obj in collect(client, selectors)[kind]:
+        for obj in collect(client, selectors, kinds=(kind,))[kind]:
             error = _remove_retrying(client, selectors, obj, kind)
             if error:
                 errors.append(error)
