@@ -3,6 +3,9 @@
 Templates live next to this module (``templates/``; ccci runs from its checkout, so
 they are files of it). HTML is autoescaped: a recipe's names, test messages and log
 lines are data, never markup. An undefined variable is an error, not an empty string.
+Compiled templates are kept in Jinja's own bytecode cache (a private folder of the
+user's temporary directory, checked against each template's source), so a run does not
+compile the pages again at its end.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        bytecode_cache=jinja2.FileSystemBytecodeCache(),
     )
     env.filters.update(duration=duration, size=size, level_colour=level_colour)
     return env
