@@ -110,9 +110,9 @@ def declared_secrets(
                          "from 8 to 4096", file=".env.sample", key=key)
             continue
         source = sources.pop(name, None)
-        if source is not None and source not in environ:
+        if source is not None and not environ.get(source):  # Docker refuses an empty one
             findings.add("secret.value", f"SECRET_VALUES gives secret {name} the value of "
-                         f"${source}, which is not set", key="SECRET_VALUES")
+                         f"${source}, which is not set or empty", key="SECRET_VALUES")
         elif source is None and mods.get("generate", "true").lower() == "false":
             findings.add("secret.insert", f"secret {name} is marked generate=false: the "
                          "operator inserts it in production; a ccci run inserts a random "

@@ -186,6 +186,18 @@ def test_a_secret_value_that_cannot_be_read_is_refused_before_deploy(recipe, sou
     assert words in found.message
 
 
+def test_a_secret_value_from_an_empty_variable_is_refused_before_deploy(recipe, monkeypatch):
+    """Docker refuses a secret without data: say so at planning, naming the variable."""
+    _with_smtp_secret(recipe)
+    monkeypatch.setenv("CCCI_TEST_EMPTY_VARIABLE", "")
+    with pytest.raises(RecipeProblem) as caught:
+        plan_deploy(recipe, "app-1.ccci.test",
+                    secret_sources={"smtp_password": "CCCI_TEST_EMPTY_VARIABLE"})
+    [found] = caught.value.findings
+    assert found.code == "CCCI-E304"
+    assert "$CCCI_TEST_EMPTY_VARIABLE, which is not set or empty" in found.message
+
+
 def test_every_bad_secret_length_is_reported(recipe):
     _with_smtp_secret(recipe, "# length=4")
     sample = recipe / ".env.sample"
