@@ -30,12 +30,12 @@ def run_objects(client, run_id: str, stack: str | None = None) -> dict[str, list
     return {kind: sorted(names) for kind, names in found.items() if names}
 
 
-def app_get(run_dir: str | Path, path: str = "/") -> requests.Response:
+def app_get(run_dir: str | Path, path: str = "/", *, timeout: float = 10) -> requests.Response:
     """GET the run's app by its domain, as a user would: through the proxy over https
     with its CA (or on the published port in direct mode), resolved to loopback."""
     reached, bundle = of_run(load_run(run_dir).host["ingress"], run_dir)
     with reach(reached, bundle):
-        return requests.get(reached.base_url + path, timeout=10, allow_redirects=False)
+        return requests.get(reached.base_url + path, timeout=timeout, allow_redirects=False)
 
 
 def make_recipe_variant(recipes_dir: Path, base: str, name: str, tmp_path: Path, edit) -> Path:

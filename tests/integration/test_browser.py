@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import os
+import re
 import secrets
 import ssl
 import struct
@@ -28,6 +29,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from ccci.errors import CcciError
 from ccci.functional.browser import find_chromium, new_page, open_browser, screenshot, trust_ca
+from ccci.functional.session import RERUN_ON
 from ccci.ingress import HOST_CA, PROXY_HTTPS_PORT, Ingress
 from ccci.testing import make_pki
 
@@ -38,12 +40,13 @@ TALL_PX = 3000
 
 def goto(page, url: str):
     """``page.goto(url)``, once more when chromium aborted it because the host's network
-    changed (ERR_NETWORK_CHANGED: other tests' containers starting on this shared host,
-    the failure the functional session reruns too); any other error stands."""
+    changed (ERR_NETWORK_CHANGED: other tests' containers starting on this shared host;
+    during a redirect Playwright reports only chromium's error page): the failures the
+    functional session reruns too (RERUN_ON); any other error stands."""
     try:
         return page.goto(url)
     except PlaywrightError as exc:
-        if "ERR_NETWORK_CHANGED" not in exc.message:
+        if not re.search(RERUN_ON, exc.message):
             raise
         return page.goto(url)
 

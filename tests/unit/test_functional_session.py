@@ -525,6 +525,14 @@ def test_cut_once_by_a_network_change():
         raise RuntimeError("Page.goto: net::ERR_NETWORK_CHANGED at https://app.ccci.test/")
 
 
+def test_cut_once_while_following_a_redirect():
+    flag = Path(os.environ["FLAG_DIR"]) / "cut-redirect"
+    if not flag.exists():
+        flag.write_text("once")
+        raise RuntimeError('Page.goto: Navigation to "https://app.ccci.test/go" is '
+                           'interrupted by another navigation to "chrome-error://chromewebdata/"')
+
+
 def test_fails_for_real():
     assert False, "the note is not listed"
 '''
@@ -540,6 +548,9 @@ def test_only_a_test_cut_by_a_network_change_runs_again(tmp_path):
     cut = tests["test_cut_once_by_a_network_change"]
     assert (cut.outcome, cut.reruns) == ("passed", 1)
     assert "ERR_NETWORK_CHANGED" in cut.rerun_message
+    redirect = tests["test_cut_once_while_following_a_redirect"]
+    assert (redirect.outcome, redirect.reruns) == ("passed", 1)
+    assert "chrome-error://chromewebdata/" in redirect.rerun_message
     real = tests["test_fails_for_real"]
     assert (real.outcome, real.reruns) == ("failed", 0)
     assert "the note is not listed" in real.message

@@ -53,7 +53,9 @@ LOG_LINES = 20  # last lines of each service's log kept with a failed test
 # Chromium aborts its connections when the host's interfaces change, and on a swarm host
 # other runs' containers come and go all the time (each adds a veth): a test failing
 # with this error is run once more (pytest-rerunfailures); any other failure stands.
-RERUN_ON = "ERR_NETWORK_CHANGED"
+# When the cut comes while a redirect is followed, Playwright reports only that
+# Chromium's error page replaced the navigation, without the net:: error.
+RERUN_ON = 'ERR_NETWORK_CHANGED|interrupted by another navigation to "chrome-error://'
 RERUNS = 1
 LOG_COMMAND_LIMIT = 15  # seconds one `docker service logs` may take
 MESSAGE_LINES = 20
