@@ -4,8 +4,8 @@
 Every change to a host goes through an Ansible role run by ansible-runner (the shape
 of the project), so a run pays, on its critical path, one ansible-playbook start per
 stage and Ansible's own cost per task, however little the task does. This bench
-measures both on this host, the same way ccci starts a stage (ansible-runner, the
-project's ansible.cfg and inventory, ``hosts: swarm``):
+measures both on this host through ccci's own stage runner (``ccci.ansible.PlaybookRunner``:
+ansible-runner, the project's ansible.cfg and inventory, ``hosts: swarm``):
 
 - start-up: a playbook with no task, start to exit;
 - per task: a playbook of ``--tasks`` ``ansible.builtin.set_fact`` tasks (the cheapest
@@ -24,6 +24,7 @@ Usage: .venv/bin/python bench/stage_floor.py [--repeats 5] [--tasks 50]
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import statistics
 import subprocess
@@ -32,12 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import ansible_runner
+from ccci.ansible import PlaybookRunner
+from ccci.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "runner"))
-
-from ccci.ansible import ansible_env  # noqa: E402
 
 TASK_EVENTS = ("runner_on_ok", "runner_on_skipped", "runner_on_failed")
 
@@ -51,17 +50,12 @@ def playbook(tasks: int) -> str:
 
 
 def time_stage(path: Path, work: Path) -> float:
-    """Wall seconds of one ansible-runner run of ``path``, as ccci starts a stage."""
-    work.mkdir(exist_ok=True)
-    started = time.monotonic()
-    runner = ansible_runner.run(
-        private_data_dir=str(work), project_dir=str(ROOT), playbook=str(path),
-        envvars=ansible_env(ROOT), suppress_env_files=True, quiet=True,
-        event_handler=lambda event: True, cancel_callback=lambda: False)
-    took = time.monotonic() - started
-    if runner.status != "successful":
-        raise SystemExit(f"{path.name}: {runner.status}")
-    return took
+    """Wall seconds of one stage running ``path``, through ccci's own stage runner."""
+    runner = PlaybookRunner(ROOT, work, Progress(io.StringIO(), live=False))
+    stage = runner.run(path.stem, str(path), {})
+    if stage.status != "successful":
+        raise SystemExit(f"{path.name}: {stage.status}")
+    return stage.duration
 
 
 def time_ccci_start() -> float:
@@ -96,9 +90,9 @@ def main() -> None:
         full.write_text(playbook(args.tasks))
         starts, per_task, ccci = [], [], []
         for _ in range(args.repeats):
-            start = time_stage(empty, work / "pd")
+            start = time_stage(empty, work / "run")
             starts.append(start)
-            per_task.append((time_stage(full, work / "pd") - start) / args.tasks)
+            per_task.append((time_stage(full, work / "run") - start) / args.tasks)
             ccci.append(time_ccci_start())
     start, task, launch = (statistics.median(v) for v in (starts, per_task, ccci))
     print(f"stage start-up (no task):       {start:.3f} s   "

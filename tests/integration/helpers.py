@@ -61,6 +61,14 @@ def replace_in(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def wait_until(check, what: str, timeout: float, poll: float = 0.1) -> None:
+    """Poll ``check()`` until it is true; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"no {what} within {timeout}s"
+        time.sleep(poll)
+
+
 def wait_for_line(proc: subprocess.Popen, text: str, timeout: float) -> str:
     """Read ``proc``'s output until a line contains ``text``; returns what was read.
 

@@ -29,7 +29,7 @@ import pytest
 from ccci import active_runs, paths
 from ccci.ansible import run_module
 from ccci.rundir import RunDir
-from tests.integration.helpers import run_objects, wait_for_line
+from tests.integration.helpers import run_objects, wait_for_line, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST_ROOT = Path("/var/lib/ccci")
@@ -143,13 +143,6 @@ def _kill_tree(pid: int) -> None:
             os.kill(member, signal.SIGKILL)
 
 
-def _wait_for(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"no {what} within {timeout}s"
-        time.sleep(0.1)
-
-
 def _start_and_kill_mid_backup(env: dict[str, str]) -> tuple[str, int]:
     """A run killed with SIGKILL once its backup's restic repository exists: (id, pid)."""
     proc = subprocess.Popen(
@@ -160,7 +153,7 @@ def _start_and_kill_mid_backup(env: dict[str, str]) -> tuple[str, int]:
         seen = wait_for_line(proc, ": example-notes at ", timeout=300)
         run_id = seen.splitlines()[-1].split()[1].rstrip(":")
         wait_for_line(proc, "Back up, verify", timeout=600)
-        _wait_for((HOST_ROOT / "restic" / run_id / "config").exists, 120, "restic repository")
+        wait_until((HOST_ROOT / "restic" / run_id / "config").exists, "restic repository", 120)
     finally:
         _kill_tree(proc.pid)
         proc.wait(timeout=60)

@@ -14,7 +14,7 @@ import yaml
 
 from ccci.context import load_run
 from ccci.throwaway import deploy_stack, remove_stack
-from tests.integration.helpers import app_get, run_objects
+from tests.integration.helpers import app_get, run_objects, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,13 +155,6 @@ def _run_resources_module():
     return run_resources
 
 
-def _wait_for(check, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"{what} did not happen in {timeout} s"
-        time.sleep(0.2)
-
-
 def test_a_teardown_stops_waiting_only_when_no_task_can_still_make_a_container(
         docker_client, tmp_path):
     """Containers of a run count as gone at once only when every swarm task of it has
@@ -178,8 +171,8 @@ def test_a_teardown_stops_waiting_only_when_no_task_can_still_make_a_container(
             tasks = docker_client.api.tasks(filters={"label": on[stack][0]})
             return [task["Status"]["State"] for task in tasks]
 
-        _wait_for(lambda: states(running) == ["running"], "the idle task running")
-        _wait_for(lambda: states(waiting) == ["pending"], "the unplaceable task pending")
+        wait_until(lambda: states(running) == ["running"], "idle task running", 120)
+        wait_until(lambda: states(waiting) == ["pending"], "unplaceable task pending", 120)
         assert not run_resources._may_make_containers(docker_client, on[running])
         assert run_resources._may_make_containers(docker_client, on[waiting])
 
